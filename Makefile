@@ -1,0 +1,42 @@
+# gmixpy: two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+SAMPLE := data/alice29.txt
+DEMO_DIR := $(VENV)/demo
+
+.PHONY: all venv demo test bench fuzz clean clean-cache
+
+all: test
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+# Compress and decompress the bundled sample with the default preset, check the round trip, print the summary.
+demo: venv
+	@mkdir -p $(DEMO_DIR)
+	$(VENV)/bin/gmixpy compress $(SAMPLE) -o $(DEMO_DIR)/alice29.txt.gmx --force
+	$(VENV)/bin/gmixpy info $(DEMO_DIR)/alice29.txt.gmx
+	$(VENV)/bin/gmixpy decompress $(DEMO_DIR)/alice29.txt.gmx -o $(DEMO_DIR)/alice29.txt --force
+	cmp $(SAMPLE) $(DEMO_DIR)/alice29.txt && echo "demo: round trip of $(SAMPLE) is byte-exact"
+
+test: venv
+	$(PY) -m pytest -q
+
+bench: venv
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+
+fuzz: venv
+	GMIXPY_FUZZ_CASES=5000 $(PY) -m pytest -q tests -k fuzz
+
+clean-cache:
+	rm -rf $(HOME)/.cache/gmixpy/numba
+
+clean: clean-cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,53 @@
+"""Numba set-up shared by every compiled kernel.
+
+Kernels are compiled once and cached on disk (`cache=True`).  Numba keys its cache on the source file of each
+entry point only, so an edited helper in another module could leave a stale kernel behind; the cache directory is
+therefore named after a hash of the whole package source, and any change anywhere selects a fresh directory.
+Set NUMBA_CACHE_DIR yourself to override this.
+
+Determinism: no kernel uses fastmath or parallel reductions, so every float operation is IEEE round-to-nearest
+in program order and the coded probability is the same on every machine.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+
+def _source_hash() -> str:
+    digest = hashlib.sha256()
+    root = Path(__file__).resolve().parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _configure_cache() -> None:
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gmixpy" / "numba"
+    target = base / _source_hash()
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return  # Numba falls back to __pycache__ beside the sources
+    os.environ["NUMBA_CACHE_DIR"] = str(target)
+
+
+_configure_cache()
+
+import numba  # noqa: E402  (must follow the cache configuration)
+
+numba.config.CACHE_DIR = os.environ.get("NUMBA_CACHE_DIR", numba.config.CACHE_DIR)
+
+
+def njit(*args, **kwargs):
+    """numba.njit with the project's fixed options: cached, no fastmath, no error model surprises."""
+    kwargs.setdefault("cache", True)
+    kwargs.setdefault("nogil", True)
+    kwargs.setdefault("error_model", "numpy")
+    if args and callable(args[0]):
+        return numba.njit(**kwargs)(args[0])
+    return numba.njit(*args, **kwargs)

@@ -1,0 +1,82 @@
+"""Compiled chunk loops: the whole per-bit work for a run of bytes happens inside one kernel call.
+
+Each kernel processes bytes until its range is done or a buffer needs to grow (history or mixer pool: checked
+before each byte with `has_room`), then returns how far it got; the Python side grows the buffers, does I/O and
+progress, and calls again.  No Python runs per byte.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import njit
+from .coder.arithmetic import MAX_BYTES_PER_BIT, decode_bit, decode_start, encode_bit, encode_flush
+from .mixer.sigmoid import log64
+from .predictor import has_room, predict, update
+
+OUT_BYTES_PER_BYTE = 8 * MAX_BYTES_PER_BIT  # worst-case coded bytes per input byte
+IN_BYTES_PER_BYTE = 8 * MAX_BYTES_PER_BIT   # worst-case stream bytes one decoded byte consumes
+_LN2 = 0.6931471805599453
+
+
+@njit
+def compress_chunk(P, L, S, C, data, pos, end, out, out_pos):
+    """Code data[pos:end] (learning as it goes); out must have OUT_BYTES_PER_BYTE bytes per byte to spare.
+    Returns (pos reached, out_pos)."""
+    while pos < end:
+        if not has_room(P, L):
+            break
+        c = np.int64(data[pos])
+        for j in range(7, -1, -1):
+            bit = (c >> j) & 1
+            p = predict(P, L, S)
+            out_pos = encode_bit(C, bit, p, out, out_pos)
+            update(P, L, S, bit, True)
+        pos += 1
+    return pos, out_pos
+
+
+@njit
+def compress_finish(C, out, out_pos):
+    return encode_flush(C, out, out_pos)
+
+
+@njit
+def decompress_start(C, inp, in_pos, in_len):
+    return decode_start(C, inp, in_pos, in_len)
+
+
+@njit
+def decompress_chunk(P, L, S, C, inp, in_pos, in_len, final, out, out_pos, out_end):
+    """Decode bytes into out[out_pos:out_end].  Unless `final` (no more stream), stops while fewer than
+    IN_BYTES_PER_BYTE stream bytes remain so the caller can refill.  Returns (in_pos, out_pos)."""
+    while out_pos < out_end:
+        if not final and in_pos + IN_BYTES_PER_BYTE > in_len:
+            break
+        if not has_room(P, L):
+            break
+        byte = 1
+        while byte < 256:
+            p = predict(P, L, S)
+            bit, in_pos = decode_bit(C, p, inp, in_pos, in_len)
+            update(P, L, S, bit, True)
+            byte = byte * 2 + bit
+        out[out_pos] = byte - 256
+        out_pos += 1
+    return in_pos, out_pos
+
+
+@njit
+def evaluate_chunk(P, L, S, data, pos, end, learn):
+    """Cross-entropy of data[pos:end] in bits, learning when `learn`.  Returns (pos reached, bits)."""
+    bits = 0.0
+    while pos < end:
+        if learn and not has_room(P, L):
+            break
+        c = np.int64(data[pos])
+        for j in range(7, -1, -1):
+            bit = (c >> j) & 1
+            p = np.float64(predict(P, L, S))
+            bits -= log64(p if bit else 1.0 - p) / _LN2
+            update(P, L, S, bit, learn)
+        pos += 1
+    return pos, bits

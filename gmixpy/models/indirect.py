@@ -1,0 +1,112 @@
+"""Indirect models (gmix's Indirect): context -> bit-history states -> learned logits.
+
+Each model hashes its context slot with the bits of the current byte seen so far into a table of
+2**table_bits * 256 + 1 entries (the +1 spreads byte-aligned contexts, as gmix).  An entry holds two one-byte
+states: a nonstationary bit-history state and a run-map state (contexts/states.py).  Each state selects a learned
+logit, and those two logits are the model's two mixer inputs.
+
+predict (`indirect_predict`, every bit, after the contexts are refreshed): an input is active only when its
+    entry has been seen and its logit is not exactly 0, as gmix (inactive inputs are 0 and so add nothing).
+learn (`indirect_learn`, after the bit, only when learning): nudge both logits towards the bit, then step both
+    states.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .._jit import njit
+from ..contexts.basic import BIT_CONTEXT
+from ..contexts.states import NONSTATIONARY, RUN_MAP
+from ..mixer.sigmoid import logistic
+
+_M32 = 0xFFFFFFFF
+
+
+@njit(inline="always")
+def mod32(a, d):
+    """a % d for 0 <= a < 2**32 and 0 < d < 2**32.  Integer division costs tens of cycles; a float64 quotient
+    (exact to within one for these ranges) and a correction costs a few, and is exact."""
+    q = np.int64(np.float64(a) / np.float64(d))
+    r = a - q * d
+    if r < 0:
+        r += d
+    elif r >= d:
+        r -= d
+    return r
+
+
+class IndirectParams(NamedTuple):
+    slot: np.ndarray           # int32[n], context slot read by each model
+    table_offset: np.ndarray   # int64[n], first entry of each model's table in IndirectMemory.states
+    table_size: np.ndarray     # int64[n], entries per table: 2**table_bits * 256 + 1
+    learning_rate: np.ndarray  # float32[n]
+    input_index: np.ndarray    # int32[n], mixer input of the nonstationary logit; the run-map logit is the next
+
+
+class IndirectMemory(NamedTuple):  # long-term memory
+    states: np.ndarray         # uint8[sum(table_size), 2]: [nonstationary ^ 255, run_map]; 0 in both = never seen
+    # (the nonstationary state is stored xor 255 so that an untouched entry is 0 and costs no resident memory)
+    logits: np.ndarray         # float32[n, 2, 256], per model: nonstationary state -> logit, run-map state -> logit
+
+
+class IndirectState(NamedTuple):  # short-term memory
+    entry: np.ndarray          # int64[n], table entry each model read this bit (learn updates the same entry)
+    touch: np.ndarray          # int64[1], sink for the prefetch pass, so the compiler keeps its loads
+
+
+def indirect_new(models, slots, input_index) -> tuple[IndirectParams, IndirectMemory, IndirectState]:
+    n = len(models)
+    sizes = np.array([(1 << m.table_bits) * 256 + 1 for m in models], np.int64)
+    offsets = np.zeros(n, np.int64)
+    if n:
+        offsets[1:] = np.cumsum(sizes)[:-1]
+    params = IndirectParams(
+        slot=np.array([slots[m.context] for m in models], np.int32),
+        table_offset=offsets,
+        table_size=sizes,
+        learning_rate=np.array([m.learning_rate for m in models], np.float32),
+        input_index=np.array(input_index, np.int32),
+    )
+    memory = IndirectMemory(np.zeros((int(sizes.sum()), 2), np.uint8), np.zeros((n, 2, 256), np.float32))
+    return params, memory, IndirectState(np.zeros(n, np.int64), np.zeros(1, np.int64))
+
+
+@njit(inline="always")
+def indirect_predict(p, m, s, contexts, inputs):
+    bit_context = contexts[BIT_CONTEXT]
+    n = p.slot.shape[0]
+    # Pass 1 only computes the entries and touches them: its iterations are short and independent, so the
+    # cache misses of all models are in flight together instead of one after another.
+    touched = 0
+    for i in range(n):
+        entry = p.table_offset[i] + mod32(((contexts[p.slot[i]] << 8) & _M32) + bit_context, p.table_size[i])
+        s.entry[i] = entry
+        touched |= m.states[entry, 0]
+    for i in range(n):
+        entry = s.entry[i]
+        k = p.input_index[i]
+        nonstationary = m.states[entry, 0] ^ 255
+        inputs[k] = m.logits[i, 0, nonstationary] if nonstationary != 255 else np.float32(0.0)
+        run = m.states[entry, 1]
+        inputs[k + 1] = m.logits[i, 1, run] if run != 0 else np.float32(0.0)
+    s.touch[0] = touched
+
+
+@njit(inline="always")
+def indirect_learn(p, m, s, bit):
+    fbit = np.float32(bit)
+    for i in range(p.slot.shape[0]):
+        entry = s.entry[i]
+        rate = p.learning_rate[i]
+        nonstationary = m.states[entry, 0] ^ 255
+        if nonstationary == 255:
+            nonstationary = 0  # first visit: start from state 0
+        logit = m.logits[i, 0, nonstationary]
+        m.logits[i, 0, nonstationary] = logit + (fbit - logistic(logit)) * rate
+        m.states[entry, 0] = NONSTATIONARY[nonstationary, bit] ^ 255
+        run = m.states[entry, 1]
+        logit = m.logits[i, 1, run]
+        m.logits[i, 1, run] = logit + (fbit - logistic(logit)) * rate
+        m.states[entry, 1] = RUN_MAP[run * 2 + bit]

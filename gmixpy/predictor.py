@@ -1,0 +1,149 @@
+"""The predictor: every model family of a Specification, run in gmix's order, one bit at a time.
+
+Call order per bit (gmix's Predictor::Predict / Perceive / Learn):
+    p = predict(params, ltm, stm)          contexts, then every model, then the mixers -> P(bit = 1), clamped
+    update(params, ltm, stm, bit, learn)   perceive the bit; when `learn`, every model learns from it
+Long-term memory (LongTermMemory) is written only when learn is true; short-term memory (ShortTermMemory) is the
+running state and always evolves.  Both are NamedTuples of NamedTuples of numpy arrays, so they can be copied,
+saved and compared field by field without any hand-kept list.
+
+`new_model(spec)` builds the three tuples.  Every family is always present (with zero models when the
+specification has none), so all specifications share the same types and one compiled kernel.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._jit import njit
+from .coder.arithmetic import CoderState
+from .contexts.basic import BasicState, HistoryMemory, basic_learn, basic_new, basic_predict
+from .contexts.indirect_hash import IndirectHashParams, IndirectHashState, indirect_hash_new, indirect_hash_update
+from .contexts.interval import IntervalParams, interval_new, interval_update
+from .contexts.skip import SkipParams, skip_new, skip_update
+from .mixer.mixer import MixerMemory, MixerParams, MixerState, mixer_learn, mixer_new, mixer_predict
+from .mixer.sigmoid import logistic
+from .models.indirect import IndirectMemory, IndirectParams, IndirectState, indirect_learn, indirect_new, \
+    indirect_predict
+from .models.match import MatchMemory, MatchParams, MatchState, match_learn, match_new, match_predict
+from .spec import Indirect, IndirectHash, Interval, Match, Skip, Specification
+
+
+class Params(NamedTuple):  # immutable, built from the specification
+    skip: SkipParams
+    interval: IntervalParams
+    indirect_hash: IndirectHashParams
+    indirect: IndirectParams
+    match: MatchParams
+    mixer: MixerParams
+
+
+class LongTermMemory(NamedTuple):  # written only by learning
+    history: HistoryMemory
+    indirect: IndirectMemory
+    match: MatchMemory
+    mixer: MixerMemory
+
+
+class ShortTermMemory(NamedTuple):  # the running state
+    basic: BasicState
+    indirect_hash: IndirectHashState
+    indirect: IndirectState
+    match: MatchState
+    mixer: MixerState
+
+
+def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMemory]:
+    spec.validate()
+    slots = spec.slots()
+    # Mixer input indices follow the models' order, each model taking `inputs` consecutive indices.
+    starts, at = [], 0
+    for m in spec.models:
+        starts.append(at)
+        at += m.inputs
+    n_inputs = at
+
+    def of(kind):
+        return [(m, s) for m, s in zip(spec.models, starts) if isinstance(m, kind)]
+
+    indirect = of(Indirect)
+    match = of(Match)
+    basic_state, history = basic_new(len(slots), spec.history_reserve)
+    ih_params, ih_state = indirect_hash_new([c for c in spec.contexts if isinstance(c, IndirectHash)], slots)
+    ind_params, ind_memory, ind_state = indirect_new([m for m, _ in indirect], slots, [s for _, s in indirect])
+    m_params, m_memory, m_state = match_new([m for m, _ in match], slots, [s for _, s in match])
+    x_params, x_memory, x_state = mixer_new(spec.mixers, slots, n_inputs, spec.skip_connected())
+    params = Params(
+        skip=skip_new([c for c in spec.contexts if isinstance(c, Skip)], slots),
+        interval=interval_new([c for c in spec.contexts if isinstance(c, Interval)], slots),
+        indirect_hash=ih_params,
+        indirect=ind_params,
+        match=m_params,
+        mixer=x_params,
+    )
+    ltm = LongTermMemory(history=history, indirect=ind_memory, match=m_memory, mixer=x_memory)
+    stm = ShortTermMemory(basic=basic_state, indirect_hash=ih_state, indirect=ind_state, match=m_state,
+                          mixer=x_state)
+    return params, ltm, stm
+
+
+_EPS = np.float32(0.0001)
+_ONE_MINUS_EPS = np.float32(1.0) - np.float32(0.0001)
+
+
+@njit(inline="always")
+def predict(P, L, S):
+    """P(next bit = 1) as float32 in [1e-4, 1 - 1e-4]."""
+    b = S.basic
+    contexts = b.contexts
+    if basic_predict(b):
+        interval_update(P.interval, b)
+        skip_update(P.skip, b)
+        indirect_hash_update(P.indirect_hash, S.indirect_hash, contexts)
+    inputs = S.mixer.inputs0
+    indirect_predict(P.indirect, L.indirect, S.indirect, contexts, inputs)
+    match_predict(P.match, L.match, S.match, L.history, contexts, b.new_bit[0], b.recent_bits[0] == 1, inputs)
+    out = mixer_predict(P.mixer, L.mixer, S.mixer, contexts, inputs)
+    prob = logistic(out)
+    if prob < _EPS:
+        prob = _EPS
+    elif prob > _ONE_MINUS_EPS:
+        prob = _ONE_MINUS_EPS
+    return prob
+
+
+@njit(inline="always")
+def update(P, L, S, bit, learn):
+    """Perceive `bit`; learn from it when `learn`.  Learning appends at most one byte to the history and
+    allocates at most P.mixer.widest weights: the chunk loops check capacity before each byte."""
+    b = S.basic
+    b.new_bit[0] = bit
+    if learn:
+        basic_learn(b, L.history)
+        indirect_learn(P.indirect, L.indirect, S.indirect, bit)
+        match_learn(P.match, L.match, S.match, L.history, b.contexts, b.recent_bits[0], bit)
+        mixer_learn(P.mixer, L.mixer, S.mixer, bit)
+
+
+@njit(inline="always")
+def has_room(P, L):
+    """True when one more byte can be learned without growing a buffer."""
+    return (L.history.history_length[0] + 1 <= L.history.history.shape[0]
+            and L.mixer.weights_used[0] + 8 * P.mixer.widest[0] <= L.mixer.weights.shape[0])
+
+
+def grow(ltm: LongTermMemory, P: Params) -> LongTermMemory:
+    """A copy of `ltm` whose growing buffers have room for at least one more byte (capacity doubles)."""
+    h = ltm.history
+    if h.history_length[0] + 1 > h.history.shape[0]:
+        bigger = np.zeros(max(16, 2 * h.history.shape[0]), np.uint8)
+        bigger[: h.history.shape[0]] = h.history
+        h = h._replace(history=bigger)
+    x = ltm.mixer
+    need = int(x.weights_used[0] + 8 * P.mixer.widest[0])
+    if need > x.weights.shape[0]:
+        bigger = np.zeros(max(need, 2 * x.weights.shape[0]), np.float32)
+        bigger[: x.weights.shape[0]] = x.weights
+        x = x._replace(weights=bigger)
+    return ltm._replace(history=h, mixer=x)

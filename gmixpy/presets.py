@@ -1,0 +1,120 @@
+"""The presets: gmix's ensemble (src/predictor.cpp) written as a Specification.
+
+`fast`    gmix without PPMd and the LSTM, with gmix's table sizes (about 1.1 GB, as gmix).
+`default` the whole of gmix; until PPMd and the LSTM are ported it is the same ensemble as `fast`.
+`tiny`    the same models with tables of a few KB, for tests: it compiles and runs in seconds in under 64 MB.
+
+Table sizes are written as bit counts: an Indirect with table_bits=16 is gmix's `1 << 16`.  `shrink` takes bits
+off every table (never below 4 bits), which is how `tiny` is made from the same declaration.
+"""
+from __future__ import annotations
+
+from .spec import Indirect, IndirectHash, Interval, Lstm, Match, Mixer, Ppmd, Skip, Specification
+
+_ORDER_HASHES = {  # gmix's last_N_bytes_hash contexts are skip contexts over consecutive bytes
+    "last_two_bytes_hash": (0, 1),
+    "last_three_bytes_hash": (0, 1, 2),
+    "last_four_bytes_hash": (0, 1, 2, 3),
+    "last_five_bytes_hash": (0, 1, 2, 3, 4),
+    "last_six_bytes_hash": (0, 1, 2, 3, 4, 5),
+}
+_SKIPS = [  # AddSkip, in gmix's order
+    (1, 2), (1, 2, 3), (0, 2), (0, 2, 3), (1, 2, 3, 4), (0, 3), (0, 4), (0, 5), (0, 2, 3, 4), (0, 3, 4),
+    (0, 6), (0, 7), (0, 1, 3, 4), (0, 4, 5), (0, 1, 2, 4),
+]
+_INTERVALS = [(16, 4), (16, 8), (16, 12), (32, 3), (32, 6), (32, 12), (64, 4), (64, 8), (64, 12)]
+_INDIRECT_HASHES = [(1, 8, 1), (1, 8, 2), (1, 8, 3), (2, 16, 1), (2, 16, 2), (2, 16, 3), (3, 24, 1), (4, 24, 2),
+                    (4, 24, 3)]
+_INNER_TABLE_BITS = {1: 8, 2: 16, 3: 15}  # the Indirect model over an indirect-hash context, by inner order
+
+
+def _skip_name(offsets):
+    return "skip_" + "_".join(map(str, offsets))
+
+
+def gmix(name: str, neural: bool, shrink: int = 0, history_reserve: int = 1 << 20,
+         ppmd_memory_mb: float = 2000, lstm: Lstm | None = None) -> Specification:
+    def bits(b: int) -> int:
+        return b if b <= 4 else max(4, b - shrink)
+
+    contexts = [Skip(n, o) for n, o in _ORDER_HASHES.items()]
+    contexts += [Skip(_skip_name(o), o) for o in _SKIPS]
+    contexts += [Interval(f"interval_{d}_{b}", d, b) for d, b in _INTERVALS]
+    contexts += [IndirectHash(f"indirect_{o}_{t}_{i}", o, bits(t), i) for o, t, i in _INDIRECT_HASHES]
+
+    models: list = []
+    if neural:
+        models.append(Ppmd(order=20, memory_mb=ppmd_memory_mb))
+        models.append(lstm or Lstm())
+
+    # AddIndirect
+    lr = 0.02
+    models.append(Indirect("last_byte", bits(8), lr, "Indirect(1 byte)"))
+    models.append(Indirect("last_two_bytes_hash", bits(16), lr, "Indirect(2 bytes)"))
+    models.append(Indirect("last_three_bytes_hash", bits(15), lr, "Indirect(3_15 byte hash)"))
+    models.append(Indirect("last_three_bytes_hash", bits(16), lr, "Indirect(3_16 byte hash)"))
+    models.append(Indirect("last_four_bytes_hash", bits(15), lr, "Indirect(4_15 byte hash)"))
+    models.append(Indirect("last_five_bytes_hash", bits(15), lr, "Indirect(5_15 byte hash)"))
+    models.append(Indirect("last_six_bytes_hash", bits(15), lr, "Indirect(6_15 byte hash)"))
+    for i in range(1, 10):
+        models.append(Indirect(f"recent_byte_{i}", bits(8), lr, f"Indirect(recent byte({i}))"))
+    models.append(Indirect("lstm_prediction_context", bits(8), lr, "Indirect(lstm_prediction_context)"))
+    # AddSkip
+    for o in _SKIPS:
+        models.append(Indirect(_skip_name(o), bits(16), lr, f"Indirect({_skip_name(o)})"))
+    # AddMatch
+    for ctx, tb, label in [("last_byte", 8, "Match(1 byte)"), ("last_two_bytes_hash", 16, "Match(2 bytes)"),
+                           ("last_three_bytes_hash", 24, "Match(3 bytes)"),
+                           ("last_four_bytes_hash", 21, "Match(4 byte hash)"),
+                           ("last_five_bytes_hash", 21, "Match(5 byte hash)"),
+                           ("last_six_bytes_hash", 21, "Match(6 byte hash)")]:
+        models.append(Match(ctx, bits(tb), 400, label))
+    # AddDoubleIndirect
+    for o, t, i in _INDIRECT_HASHES:
+        ctx = f"indirect_{o}_{t}_{i}"
+        tb = _INNER_TABLE_BITS[i]
+        models.append(Indirect(ctx, bits(tb), 1.0 / 200, f"Indirect({ctx}_{tb})"))
+
+    # AddMixers: (context, learning rate, table bits, label)
+    layer0 = [
+        ("last_byte", 0.005, 8, "last byte"), ("recent_byte_3", 0.0055, 8, "4th last byte"),
+        ("second_last_plus_recent", 0.003, 16, "2nd last + recent"),
+        ("last_four_bytes_hash", 0.0045, 15, "4 byte hash"), ("indirect_3_24_1", 0.006, 8, "indirect_3_24_1_8"),
+        ("recent_byte_1", 0.004, 8, "2nd last byte"), ("longest_match", 0.0005, 3, "longest match"),
+        ("last_two_bytes_hash", 0.0035, 16, "2 bytes"), ("recent_byte_2", 0.0065, 8, "3rd last byte"),
+        ("last_three_bytes_hash", 0.0025, 15, "3 byte hash"), ("last_byte", 0.001, 8, "last byte"),
+        ("last_byte_plus_recent", 0.002, 16, "last byte + recent"),
+        ("interval_16_4", 0.005, 4, "interval_16_4"), ("interval_16_8", 0.0045, 8, "interval_16_8"),
+        ("interval_16_12", 0.0055, 12, "interval_16_12"), ("interval_32_3", 0.004, 3, "interval_32_3"),
+        ("interval_32_6", 0.0035, 6, "interval_32_6"), ("skip_0_2", 0.006, 16, "skip_0_2"),
+        ("interval_32_12", 0.003, 12, "interval_32_12"), ("interval_64_4", 0.0065, 4, "interval_64_4"),
+        ("interval_64_8", 0.003, 8, "interval_64_8"), ("interval_64_12", 0.0025, 12, "interval_64_12"),
+        ("lstm_prediction_context", 0.002, 8, "lstm_prediction"), ("always_zero", 0.0005, 0, "no context"),
+    ]
+    layer1 = [
+        ("recent_byte_1", 0.0045, 8, "2nd last byte"), ("always_zero", 0.0035, 0, "no context"),
+        ("bit_context", 0.003, 8, "recent_bits"), ("recent_byte_2", 0.002, 8, "3rd last byte"),
+        ("last_byte", 0.0025, 8, "last byte"), ("bit_context", 0.00001, 8, "recent_bits"),
+        ("longest_match", 0.0008, 3, "longest match"), ("always_zero", 0.0004, 0, "no context"),
+    ]
+    mixers = [Mixer(c, lr, 0, bits(b), f"Mixer0({label})") for c, lr, b, label in layer0]
+    mixers += [Mixer(c, lr, 1, bits(b), f"Mixer1({label})") for c, lr, b, label in layer1]
+    mixers.append(Mixer("always_zero", 0.0005, 2, 0, "Mixer(final layer)"))
+
+    spec = Specification(name, tuple(contexts), tuple(models), tuple(mixers), history_reserve)
+    spec.validate()
+    return spec
+
+
+PRESETS = {
+    "fast": lambda: gmix("fast", neural=False),
+    "default": lambda: gmix("default", neural=False),
+    "tiny": lambda: gmix("tiny", neural=False, shrink=10, history_reserve=1 << 12),
+}
+
+
+def get(name: str) -> Specification:
+    try:
+        return PRESETS[name]()
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r} (choose from {', '.join(sorted(PRESETS))})") from None

@@ -1,0 +1,212 @@
+"""The ensemble, declared once as data (gmix's predictor.cpp Add* calls).
+
+A `Specification` lists the contexts, the models and the mixers in the order gmix runs them.  Everything else is
+computed from it: table sizes, context slots, the mixer inputs and their names, the compiled kernels' arrays.  It
+is plain data, so one compiled kernel serves every preset, and its canonical JSON is hashed into archives and
+model files to tell specifications apart.
+
+Context slots: every context a model or mixer can use is a named slot in ShortTermMemory.contexts.  The basic
+slots (BASIC_SLOTS) always exist; skip, interval and indirect-hash contexts add theirs by name.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+# Slots every specification has, written by contexts/basic.py (and by the LSTM and match models).
+BASIC_SLOTS = (
+    "always_zero",              # 0
+    "bit_context",              # bits of the current byte seen so far with a leading 1, minus 1: 0..254
+    "last_byte",                # the previous byte
+    "last_byte_plus_recent",    # last_byte << 8 | bit_context
+    "second_last_plus_recent",  # second last byte << 8 | bit_context
+    "longest_match",            # longest current match over the match models, in units of 32 bits: 0..7
+    "lstm_prediction_context",  # most likely next byte according to the LSTM (0 without one)
+) + tuple(f"recent_byte_{i}" for i in range(1, 10))  # the byte i+1 bytes ago: recent_byte_1 = second last
+
+ROTATING_HISTORY = 1000  # bytes of recent history kept in short-term memory (gmix: 1000)
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Context: MurmurHash3 of the recent bytes at the given distances (0 = last byte), e.g. (0, 2) = skip_0_2."""
+    name: str
+    offsets: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Context: the last bytes, each shrunk to byte // divisor, packed into `bits` bits (gmix's IntervalContext)."""
+    name: str
+    divisor: int
+    bits: int
+
+
+@dataclass(frozen=True)
+class IndirectHash:
+    """Context: the last `inner_order` bytes that followed the last `outer_order` bytes when they were last seen."""
+    name: str
+    outer_order: int
+    table_bits: int
+    inner_order: int
+
+
+@dataclass(frozen=True)
+class Indirect:
+    """Model: context -> (nonstationary state, run-map state) -> two learned logits.  Adds 2 mixer inputs."""
+    context: str
+    table_bits: int           # the table holds 2**table_bits * 256 + 1 entries of two bytes
+    learning_rate: float = 0.02
+    name: str = ""
+    inputs = 2
+
+    def input_names(self) -> list[str]:
+        return [f"{self.name}-indirect", f"{self.name}-run_map"]
+
+
+@dataclass(frozen=True)
+class Match:
+    """Model: context -> last position in the history; predicts the bit that followed.  Adds 1 mixer input."""
+    context: str
+    table_bits: int
+    limit: int = 400          # learning rate of the per-length predictions decays to 1/limit
+    name: str = ""
+    inputs = 1
+
+    def input_names(self) -> list[str]:
+        return [self.name]
+
+
+@dataclass(frozen=True)
+class Ppmd:
+    """Model: PPMd byte predictions turned into a bit prediction (issue 4).  Adds 1 mixer input."""
+    order: int = 20
+    memory_mb: float = 2000
+    name: str = "mod_ppmd"
+    inputs = 1
+
+    def input_names(self) -> list[str]:
+        return [f"{self.name}({self.order})"]
+
+
+@dataclass(frozen=True)
+class Lstm:
+    """Model: byte-level LSTM fed with PPMd's predictions (issue 4).  Adds 1 input, skip-connected upwards."""
+    cells: int = 50
+    layers: int = 1
+    horizon: int = 100
+    learning_rate: float = 0.03
+    gradient_clip: float = 10.0
+    name: str = "LSTM"
+    inputs = 1
+
+    def input_names(self) -> list[str]:
+        return [self.name]
+
+
+@dataclass(frozen=True)
+class Mixer:
+    """A context-selected linear mixer.  layer 0 mixes the model inputs and the layer-0 mixers before it;
+    layer 1 mixes layer 0, the skip-connected inputs and the layer-1 mixers before it; layer 2 (one mixer, the
+    final one) mixes layers 0 and 1 and the skip-connected inputs."""
+    context: str
+    learning_rate: float
+    layer: int
+    table_bits: int           # weight sets for 2**table_bits contexts, allocated when first seen
+    name: str = ""
+
+
+Context = Skip | Interval | IndirectHash
+Model = Ppmd | Lstm | Indirect | Match
+
+
+@dataclass(frozen=True)
+class Specification:
+    name: str
+    contexts: tuple[Context, ...]
+    models: tuple[Model, ...]
+    mixers: tuple[Mixer, ...]
+    history_reserve: int = 1 << 16  # initial byte capacity of the match history; it grows as needed
+
+    # ---- derived views -------------------------------------------------------------------------------------
+    def slots(self) -> dict[str, int]:
+        names = list(BASIC_SLOTS) + [c.name for c in self.contexts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"specification {self.name!r}: duplicate context names")
+        return {n: i for i, n in enumerate(names)}
+
+    def of_type(self, kind) -> list:
+        return [m for m in self.models if isinstance(m, kind)]
+
+    def input_names(self) -> list[str]:
+        """Names of the mixer inputs (predictions) in index order, which is the order the models run."""
+        return [n for m in self.models for n in m.input_names()]
+
+    def skip_connected(self) -> list[int]:
+        """Indices of the inputs that also feed layers 1 and 2 directly (gmix: the LSTM)."""
+        out, i = [], 0
+        for m in self.models:
+            if isinstance(m, Lstm):
+                out.append(i)
+            i += m.inputs
+        return out
+
+    def validate(self) -> None:
+        slots = self.slots()
+        for item in list(self.models) + list(self.mixers):
+            ctx = getattr(item, "context", None)
+            if ctx is not None and ctx not in slots:
+                raise ValueError(f"specification {self.name!r}: unknown context {ctx!r}")
+        for c in self.contexts:
+            if isinstance(c, Skip) and not (1 <= len(c.offsets) <= 7 and all(0 <= o < ROTATING_HISTORY for o in c.offsets)):
+                raise ValueError(f"skip context {c.name!r}: 1 to 7 offsets below {ROTATING_HISTORY}")
+            if isinstance(c, IndirectHash) and not (1 <= c.outer_order <= 4 and 1 <= c.inner_order <= 4):
+                raise ValueError(f"indirect hash {c.name!r}: orders 1..4")
+        layers = [m.layer for m in self.mixers]
+        if layers != sorted(layers) or layers.count(2) != 1 or 0 not in layers or 1 not in layers:
+            raise ValueError(f"specification {self.name!r}: mixers must be layer 0s, then layer 1s, then one final")
+        if len(self.of_type(Ppmd)) > 1 or len(self.of_type(Lstm)) > 1:
+            raise ValueError("at most one PPMd and one LSTM model")
+
+    # ---- identity -------------------------------------------------------------------------------------------
+    def to_json(self) -> str:
+        def item(obj):
+            d = {"type": type(obj).__name__}
+            for f in fields(obj):
+                v = getattr(obj, f.name)
+                d[f.name] = list(v) if isinstance(v, tuple) else v
+            return d
+
+        doc = {
+            "name": self.name,
+            "contexts": [item(c) for c in self.contexts],
+            "models": [item(m) for m in self.models],
+            "mixers": [item(m) for m in self.mixers],
+            "history_reserve": self.history_reserve,
+        }
+        return json.dumps(doc, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Specification":
+        kinds = {k.__name__: k for k in (Skip, Interval, IndirectHash, Indirect, Match, Ppmd, Lstm, Mixer)}
+        doc = json.loads(text)
+
+        def build(d):
+            d = dict(d)
+            kind = kinds[d.pop("type")]
+            return kind(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+        spec = cls(
+            name=doc["name"],
+            contexts=tuple(build(c) for c in doc["contexts"]),
+            models=tuple(build(m) for m in doc["models"]),
+            mixers=tuple(build(m) for m in doc["mixers"]),
+            history_reserve=int(doc.get("history_reserve", 1 << 16)),
+        )
+        spec.validate()
+        return spec
+
+    def digest(self) -> bytes:
+        """16-byte identity of the specification (recorded in archives and model files)."""
+        return hashlib.sha256(self.to_json().encode()).digest()[:16]
