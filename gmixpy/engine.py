@@ -18,7 +18,7 @@ IN_BYTES_PER_BYTE = 8 * MAX_BYTES_PER_BIT   # worst-case stream bytes one decode
 _LN2 = 0.6931471805599453
 
 
-@njit
+@njit(_nrt=False)
 def compress_chunk(P, L, S, C, data, pos, end, out, out_pos):
     """Code data[pos:end] (learning as it goes); out must have OUT_BYTES_PER_BYTE bytes per byte to spare.
     Returns (pos reached, out_pos)."""
@@ -35,17 +35,17 @@ def compress_chunk(P, L, S, C, data, pos, end, out, out_pos):
     return pos, out_pos
 
 
-@njit
+@njit(_nrt=False)
 def compress_finish(C, out, out_pos):
     return encode_flush(C, out, out_pos)
 
 
-@njit
+@njit(_nrt=False)
 def decompress_start(C, inp, in_pos, in_len):
     return decode_start(C, inp, in_pos, in_len)
 
 
-@njit
+@njit(_nrt=False)
 def decompress_chunk(P, L, S, C, inp, in_pos, in_len, final, out, out_pos, out_end):
     """Decode bytes into out[out_pos:out_end].  Unless `final` (no more stream), stops while fewer than
     IN_BYTES_PER_BYTE stream bytes remain so the caller can refill.  Returns (in_pos, out_pos)."""
@@ -65,7 +65,7 @@ def decompress_chunk(P, L, S, C, inp, in_pos, in_len, final, out, out_pos, out_e
     return in_pos, out_pos
 
 
-@njit
+@njit(_nrt=False)
 def evaluate_chunk(P, L, S, data, pos, end, learn):
     """Cross-entropy of data[pos:end] in bits, learning when `learn`.  Returns (pos reached, bits)."""
     bits = 0.0

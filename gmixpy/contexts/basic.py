@@ -34,6 +34,7 @@ class BasicState(NamedTuple):  # short-term memory
 class HistoryMemory(NamedTuple):  # long-term memory: what the match models point into
     history: np.ndarray           # uint8[capacity], bytes seen (de-duplicated during long matches); grows
     history_length: np.ndarray    # int64[1], bytes of `history` in use
+    bytes_learned: np.ndarray     # int64[1], bytes the model has learned from (training, compression)
 
 
 def basic_new(n_slots: int, history_reserve: int) -> tuple[BasicState, HistoryMemory]:
@@ -48,7 +49,7 @@ def basic_new(n_slots: int, history_reserve: int) -> tuple[BasicState, HistoryMe
         recent_bytes=np.zeros(10, np.int64),
     )
     memory = HistoryMemory(history=np.zeros(max(16, history_reserve), np.uint8),
-                           history_length=np.zeros(1, np.int64))
+                           history_length=np.zeros(1, np.int64), bytes_learned=np.zeros(1, np.int64))
     return state, memory
 
 
@@ -96,6 +97,8 @@ def basic_learn(s, h):
     """Append the byte just completed to the history unless a long match is running.  The caller guarantees
     capacity (the chunk loop grows `history` between calls)."""
     current = s.recent_bits[0] * 2 + s.new_bit[0]
-    if current >= 256 and s.contexts[LONGEST_MATCH] < 2:
-        h.history[h.history_length[0]] = current - 256
-        h.history_length[0] += 1
+    if current >= 256:
+        h.bytes_learned[0] += 1
+        if s.contexts[LONGEST_MATCH] < 2:
+            h.history[h.history_length[0]] = current - 256
+            h.history_length[0] += 1

@@ -111,23 +111,30 @@ def mixer_new(mixers, slots, n_inputs, skip_index, weight_reserve=1 << 16):
 
 
 @njit(inline="always")
-def dot(x, w, offset, n):
-    """sum(x[i] * w[offset + i] for i < n) in float32, as 8 interleaved partial sums combined pairwise."""
+def dot(x, w):
+    """sum(x[i] * w[i]) over w's length in float32, as 8 interleaved partial sums combined pairwise: a fixed
+    order, so the result does not depend on whether or how the compiler vectorises."""
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = np.float32(0.0)
+    n = w.shape[0]
     end8 = n - n % 8
     for i in range(0, end8, 8):
-        o = offset + i
-        s0 += x[i] * w[o]
-        s1 += x[i + 1] * w[o + 1]
-        s2 += x[i + 2] * w[o + 2]
-        s3 += x[i + 3] * w[o + 3]
-        s4 += x[i + 4] * w[o + 4]
-        s5 += x[i + 5] * w[o + 5]
-        s6 += x[i + 6] * w[o + 6]
-        s7 += x[i + 7] * w[o + 7]
+        s0 += x[i] * w[i]
+        s1 += x[i + 1] * w[i + 1]
+        s2 += x[i + 2] * w[i + 2]
+        s3 += x[i + 3] * w[i + 3]
+        s4 += x[i + 4] * w[i + 4]
+        s5 += x[i + 5] * w[i + 5]
+        s6 += x[i + 6] * w[i + 6]
+        s7 += x[i + 7] * w[i + 7]
     for i in range(end8, n):
-        s0 += x[i] * w[offset + i]
+        s0 += x[i] * w[i]
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@njit(inline="always")
+def train(x, w, update):
+    for i in range(w.shape[0]):
+        w[i] -= update * x[i]
 
 
 @njit(inline="always")
@@ -147,11 +154,16 @@ def mixer_predict(p, m, s, contexts, inputs_models):
         if at >= 0:
             touched += m.weights[at] + m.weights[at + p.width[k] - 1]
     out = np.float32(0.0)
+    weights = m.weights
     for k in range(n):
         at = m.table[s.entry[k], 0] - 1
         layer = p.layer[k]
-        x = s.inputs0 if layer == 0 else s.inputs1
-        out = dot(x, m.weights, at, p.width[k]) if at >= 0 else np.float32(0.0)
+        if at < 0:
+            out = np.float32(0.0)
+        elif layer == 0:
+            out = dot(s.inputs0, weights[at:at + p.width[k]])
+        else:
+            out = dot(s.inputs1, weights[at:at + p.width[k]])
         if layer == 0:
             s.inputs0[p.output[k]] = out
             s.inputs1[p.output1[k]] = out
@@ -187,22 +199,21 @@ def mixer_learn(p, m, s, bit):
         decay = np.float32(np.float64(base_decay) * (1.5 - np.float64(steps) / np.float64(m.max_steps[k])))
         layer = p.layer[k]
         if layer == 0:
-            x = s.inputs0
             out = s.inputs0[p.output[k]]
         elif layer == 1:
-            x = s.inputs1
             out = s.inputs1[p.output[k]]
         else:
-            x = s.inputs1
             out = s.final[0]
         update = (decay * p.learning_rate[k]) * (logistic(out) - fbit)
         steps += 1
         m.table[entry, 1] = steps
         if steps > m.max_steps[k]:
             m.max_steps[k] = steps
-        w = m.weights
-        for i in range(width):
-            w[at + i] -= update * x[i]
+        w = m.weights[at:at + width]
+        if layer == 0:
+            train(s.inputs0, w, update)
+        else:
+            train(s.inputs1, w, update)
         if (steps & 1023) == 0:
             for i in range(width):
-                w[at + i] *= shrink
+                w[i] *= shrink

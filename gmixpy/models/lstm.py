@@ -572,24 +572,37 @@ def _bptt(params, memory, state, old_input):
         OW = memory.output_layer[e]
         for layer in range(L - 1, -1, -1):
             off = layer * C
-            # hidden_error[j] += sum_i OW[off + j, i] * error[i], i = 0, 1, ... (4 rows at a time for ILP).
+            # hidden_error[j] += sum_i OW[off + j, i] * error[i], i = 0, 1, ... (8 rows at a time for ILP).
             j = 0
-            while j + 4 <= C:
+            while j + 8 <= C:
                 s0 = he[j]
                 s1 = he[j + 1]
                 s2 = he[j + 2]
                 s3 = he[j + 3]
+                s4 = he[j + 4]
+                s5 = he[j + 5]
+                s6 = he[j + 6]
+                s7 = he[j + 7]
+                r = off + j
                 for i in range(O):
                     ei = oe[i]
-                    s0 += OW[off + j, i] * ei
-                    s1 += OW[off + j + 1, i] * ei
-                    s2 += OW[off + j + 2, i] * ei
-                    s3 += OW[off + j + 3, i] * ei
+                    s0 += OW[r, i] * ei
+                    s1 += OW[r + 1, i] * ei
+                    s2 += OW[r + 2, i] * ei
+                    s3 += OW[r + 3, i] * ei
+                    s4 += OW[r + 4, i] * ei
+                    s5 += OW[r + 5, i] * ei
+                    s6 += OW[r + 6, i] * ei
+                    s7 += OW[r + 7, i] * ei
                 he[j] = s0
                 he[j + 1] = s1
                 he[j + 2] = s2
                 he[j + 3] = s3
-                j += 4
+                he[j + 4] = s4
+                he[j + 5] = s5
+                he[j + 6] = s6
+                he[j + 7] = s7
+                j += 8
             while j < C:
                 s0 = he[j]
                 for i in range(O):

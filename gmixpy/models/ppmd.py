@@ -139,6 +139,7 @@ INTERVAL = 1 << INT_BITS
 BIN_SCALE = 1 << TOT_BITS
 SCALE = 1 << 15
 LOW_UNITS = 128 * 1024  # FreeUnit / MoveUnitsUp threshold above UnitsStart
+RESTORE_STALL_PASSES = 16  # guard, see _restore_model
 
 SEE_ROWS = 23
 SEE_COLS = 32
@@ -304,7 +305,7 @@ def _udiv(x, y):
     return x // y
 
 
-@_jit
+@_jit_inline
 def _u2i(pr, nu):
     """Units2Indx[nu - 1] with the index clamped into the table."""
     k = nu - 1
@@ -315,7 +316,7 @@ def _u2i(pr, nu):
     return pr.units2indx[k]
 
 
-@_jit
+@_jit_inline
 def _i2u(pr, i):
     if i < 0:
         i = 0
@@ -324,7 +325,7 @@ def _i2u(pr, i):
     return pr.indx2units[i]
 
 
-@_jit
+@_jit_inline
 def _qt(pr, i):
     if i < 0:
         i = 0
@@ -338,14 +339,14 @@ def _qt(pr, i):
 # ---------------------------------------------------------------------------
 
 
-@_jit
+@_jit_inline
 def _node_next(st, h):
     if h < 0:
         return st.blist[-h - 1, 1]
     return _r32(st.arena, h + 4)
 
 
-@_jit
+@_jit_inline
 def _node_set_next(st, h, v):
     if h < 0:
         st.blist[-h - 1, 1] = v
@@ -353,7 +354,7 @@ def _node_set_next(st, h, v):
         _w32(st.arena, h + 4, v)
 
 
-@_jit
+@_jit_inline
 def _bl_remove(st, row):
     """remove(&BList[row]): pop the first block of a list."""
     p = st.blist[row, 1]
@@ -362,7 +363,7 @@ def _bl_remove(st, row):
     return p
 
 
-@_jit
+@_jit_inline
 def _bl_insert(st, row, p, nu):
     """insert(&BList[row], p, nu): push a free block of nu units."""
     a = st.arena
@@ -512,13 +513,13 @@ def _alloc_context(pr, st):
     return _alloc_units_rare(pr, st, 0)
 
 
-@_jit
+@_jit_inline
 def _free_units(pr, st, ptr, nu):
     indx = _u2i(pr, nu)
     _bl_insert(st, indx, ptr, pr.indx2units[indx])
 
 
-@_jit
+@_jit_inline
 def _free_unit(pr, st, ptr):
     row = 0 if ptr > st.regs[R_UNITS_START] + LOW_UNITS else N_INDEXES
     _bl_insert(st, row, ptr, 1)
@@ -650,7 +651,7 @@ def _see_init(st, i, init_val):
     st.see2[i, 2] = 7
 
 
-@_jit
+@_jit_inline
 def _see_update(st, i):
     c = (st.see2[i, 2] - 1) & M8
     st.see2[i, 2] = c
@@ -670,7 +671,7 @@ def _see_update(st, i):
         st.see2[i, 2] = (5 << (shift & M8)) & M8
 
 
-@_jit
+@_jit_inline
 def _see_index(pr, st, q, cnum):
     """Row of SEE2Cont used by a masked context with cnum+1 symbols."""
     a = st.arena
@@ -1009,7 +1010,8 @@ def _restore_model(pr, st):
     r[R_AUX_UNIT] = r[R_UNITS_START]
     _expand_text_area(pr, st)
     limit = 3 * (pr.memory_bytes[0] >> 2)
-    prev = -1
+    best = -1
+    stall = 0
     while True:
         _prepare_text_area(pr, st)
         _cut_off(pr, st, mc, pr.order[0])
@@ -1017,12 +1019,19 @@ def _restore_model(pr, st):
         used = _get_used_memory(pr, st)
         if used >= 0 and used <= limit:
             break
-        if used >= 0 and prev >= 0 and used >= prev:
-            # guard: no progress; gmix would loop forever here.  Start over.
-            _start_model(pr, st)
-            r[R_RESTARTS] += 1
-            return
-        prev = used
+        # Guard (not in gmix): once the tree has no more text links to cut,
+        # gmix repeats this loop forever (observed with arenas <= ~100 KiB on
+        # text).  After RESTORE_STALL_PASSES passes without a new minimum of
+        # the used memory, start a fresh model instead.
+        if used >= 0 and (best < 0 or used < best):
+            best = used
+            stall = 0
+        else:
+            stall += 1
+            if stall >= RESTORE_STALL_PASSES:
+                _start_model(pr, st)
+                r[R_RESTARTS] += 1
+                return
     r[R_GLUE_COUNT] = 0
     r[R_GLUE_COUNT1] = 0
     r[R_ORDER_FALL] = pr.order[0]
@@ -1287,7 +1296,7 @@ def _update_model(pr, st, min_ctx):
 # -- symbol coding (ProcMode 0: encoder side, symbol known) ------------------
 
 
-@_jit
+@_jit_inline
 def _bin_summ_index(pr, st, q):
     """Flat index into bin_summ for the binary context q."""
     a = st.arena
@@ -1312,6 +1321,7 @@ def _bin_summ_index(pr, st, q):
 def _process_bin_symbol(pr, st, q, symbol):
     a = st.arena
     r = st.regs
+    cm = st.char_mask
     k = _bin_summ_index(pr, st, q)
     row = k // 64
     col = k % 64
@@ -1321,7 +1331,7 @@ def _process_bin_symbol(pr, st, q, symbol):
     rs = q + 2
     rsym = _r8(a, rs)
     if rsym != symbol:
-        st.char_mask[rsym] = r[R_ESC_COUNT]
+        cm[rsym] = r[R_ESC_COUNT]
         r[R_NUM_MASKED] = 0
         r[R_PREV_SUCCESS] = 0
         r[R_FOUND_STATE] = 0
@@ -1341,6 +1351,7 @@ def _process_bin_symbol(pr, st, q, symbol):
 def _process_symbol1(pr, st, q, symbol):
     a = st.arena
     r = st.regs
+    cm = st.char_mask
     p = _r32(a, q + 4)
     cnum = _r8(a, q)
     r[R_PREV_SUCCESS] = 0
@@ -1367,7 +1378,7 @@ def _process_symbol1(pr, st, q, symbol):
             r[R_NUM_MASKED] = cnum
             esc = r[R_ESC_COUNT]
             for k in range(cnum + 1):
-                st.char_mask[_r8(a, p + 6 * k)] = esc
+                cm[_r8(a, p + 6 * k)] = esc
             p = 0
     r[R_FOUND_STATE] = p
     if p != 0 and _r8(a, p + 1) > MAX_FREQ:
@@ -1378,6 +1389,7 @@ def _process_symbol1(pr, st, q, symbol):
 def _process_symbol2(pr, st, q, symbol):
     a = st.arena
     r = st.regs
+    cm = st.char_mask
     p = _r32(a, q + 4)
     cnum = _r8(a, q)
     see = _see_index(pr, st, q, cnum)
@@ -1390,8 +1402,8 @@ def _process_symbol2(pr, st, q, symbol):
     j = -1
     for i in range(cnum + 1):
         c = _r8(a, p + 6 * i)
-        if st.char_mask[c] != esc:
-            st.char_mask[c] = esc
+        if cm[c] != esc:
+            cm[c] = esc
             low += _r8(a, p + 6 * i + 1)
             if c == symbol:
                 j = i
@@ -1457,26 +1469,28 @@ def _update_byte(pr, st, c):
 
 
 @_jit_inline
-def _sq_store(st, sym, freq, total):
-    k = st.regs[R_SQ_PTR]
+def _sq_store(sq, regs, sym, freq, total):
+    k = regs[R_SQ_PTR]
     if k < SQ_SIZE:
-        st.sq[k, 0] = sym & M16
-        st.sq[k, 1] = freq & M16
-        st.sq[k, 2] = total & M16
-        st.regs[R_SQ_PTR] = k + 1
+        sq[k, 0] = sym & M16
+        sq[k, 1] = freq & M16
+        sq[k, 2] = total & M16
+        regs[R_SQ_PTR] = k + 1
 
 
 @_jit
 def _process_bin_symbol_t(pr, st, q):
     a = st.arena
     r = st.regs
+    sq = st.sq
+    cm = st.char_mask
     k = _bin_summ_index(pr, st, q)
     bsumm = st.bin_summ[k // 64, k % 64]
     r[R_BSUMM] = bsumm
     rsym = _r8(a, q + 2)
-    _sq_store(st, rsym, bsumm + bsumm, SCALE)
-    _sq_store(st, 256, SCALE - bsumm - bsumm, SCALE)
-    st.char_mask[rsym] = r[R_ESC_COUNT]
+    _sq_store(sq, r, rsym, bsumm + bsumm, SCALE)
+    _sq_store(sq, r, 256, SCALE - bsumm - bsumm, SCALE)
+    cm[rsym] = r[R_ESC_COUNT]
     r[R_NUM_MASKED] = 0
 
 
@@ -1484,25 +1498,29 @@ def _process_bin_symbol_t(pr, st, q):
 def _process_symbol1_t(pr, st, q):
     a = st.arena
     r = st.regs
+    sq = st.sq
+    cm = st.char_mask
     p = _r32(a, q + 4)
     cnum = _r8(a, q)
     total = _r16(a, q + 2)
     low = 0
     for i in range(cnum + 1):
         f = _r8(a, p + 6 * i + 1)
-        _sq_store(st, _r8(a, p + 6 * i), f, total)
+        _sq_store(sq, r, _r8(a, p + 6 * i), f, total)
         low += f
     r[R_NUM_MASKED] = cnum
     esc = r[R_ESC_COUNT]
     for i in range(cnum + 1):
-        st.char_mask[_r8(a, p + 6 * i)] = esc
-    _sq_store(st, 256, total - low, total)
+        cm[_r8(a, p + 6 * i)] = esc
+    _sq_store(sq, r, 256, total - low, total)
 
 
 @_jit
 def _process_symbol2_t(pr, st, q):
     a = st.arena
     r = st.regs
+    sq = st.sq
+    cm = st.char_mask
     p = _r32(a, q + 4)
     cnum = _r8(a, q)
     see = _see_index(pr, st, q, cnum)
@@ -1513,26 +1531,28 @@ def _process_symbol2_t(pr, st, q):
     esc = r[R_ESC_COUNT]
     low = 0
     for i in range(cnum + 1):
-        if st.char_mask[_r8(a, p + 6 * i)] != esc:
+        if cm[_r8(a, p + 6 * i)] != esc:
             low += _r8(a, p + 6 * i + 1)
     total = see_freq + low
     for i in range(cnum + 1):
         c = _r8(a, p + 6 * i)
-        if st.char_mask[c] != esc:
-            _sq_store(st, c, _r8(a, p + 6 * i + 1), total)
-            st.char_mask[c] = esc
-    _sq_store(st, 256, see_freq, total)
+        if cm[c] != esc:
+            _sq_store(sq, r, c, _r8(a, p + 6 * i + 1), total)
+            cm[c] = esc
+    _sq_store(sq, r, 256, see_freq, total)
     r[R_NUM_MASKED] = cnum
 
 
 @_jit
 def _convert_sq(st):
     sqp = st.sqp
+    sq = st.sq
+    n = st.regs[R_SQ_PTR]
     sqp[:] = 0
     cum = 0xFFFFFF00
-    for i in range(st.regs[R_SQ_PTR]):
-        c = st.sq[i, 0]
-        prob = _udiv(cum * st.sq[i, 1], st.sq[i, 2]) & M32
+    for i in range(n):
+        c = sq[i, 0]
+        prob = _udiv(cum * sq[i, 1], sq[i, 2]) & M32
         if c < 256:
             sqp[c] = (prob + 1) & M32
         else:
@@ -1740,8 +1760,8 @@ def ppmd_new(order: int = 20, memory_mb: float = 2000, *, memory_bytes: int | No
     if memory_bytes is None:
         memory_bytes = int(round(float(memory_mb) * (1 << 20)))
     memory_bytes = int(memory_bytes)
-    if memory_bytes < 64 * 1024:
-        raise ValueError(f"memory must be at least 64 KiB, got {memory_bytes} bytes")
+    if memory_bytes < 16 * 1024:
+        raise ValueError(f"memory must be at least 16 KiB, got {memory_bytes} bytes")
     if memory_bytes > 0xFFFFFFFF:
         raise ValueError("memory must be below 4 GiB (offsets are 32-bit)")
     indx2units, units2indx, ns2bsindx, qtable, exp_escape = _tables()

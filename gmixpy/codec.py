@@ -1,0 +1,166 @@
+"""Streaming compression and decompression of whole archives, on binary file objects.
+
+The input is read in CHUNK-byte blocks and handed to the compiled chunk loops; memory does not grow with the
+input beyond the model's own tables and history.  The archive header holds the length and the CRC32 of the
+original bytes, which are only known at the end, so `compress_file` writes a placeholder header and fills it in
+afterwards: its output must be seekable (commands write to a temporary file anyway).
+"""
+from __future__ import annotations
+
+import zlib
+from typing import BinaryIO, Callable
+
+import numpy as np
+
+from . import engine, presets
+from .archive import MAX_EXPANSION, ArchiveError, FLAG_MODEL, Header, MAX_HEADER, decode_header
+from .coder.arithmetic import coder_new
+from .model import Model
+
+CHUNK = 1 << 14
+Progress = Callable[[int], None]
+
+
+def _nothing(_: int) -> None:
+    pass
+
+
+def compress_stream(model: Model, src: BinaryIO, dst: BinaryIO, progress: Progress = _nothing) -> tuple[int, int, int]:
+    """Code every byte of src into dst, learning as it goes.  Returns (bytes in, CRC32, stream bytes out)."""
+    coder = coder_new()
+    out = np.empty(CHUNK * engine.OUT_BYTES_PER_BYTE + 16, np.uint8)
+    crc = total = written = 0
+    while block := src.read(CHUNK):
+        crc = zlib.crc32(block, crc)
+        data = np.frombuffer(block, np.uint8)
+        pos = 0
+        while pos < len(data):
+            start = pos
+            pos, n = engine.compress_chunk(model.params, model.ltm, model.stm, coder, data, pos, len(data), out, 0)
+            dst.write(out[:n].tobytes())
+            written += n
+            progress(pos - start)
+            if pos < len(data):
+                model.room()
+        total += len(data)
+    n = engine.compress_finish(coder, out, 0)
+    dst.write(out[:n].tobytes())
+    return total, crc, written + n
+
+
+def decompress_stream(model: Model, src: BinaryIO, dst: BinaryIO, length: int,
+                      progress: Progress = _nothing) -> int:
+    """Decode `length` bytes from the coded stream in src into dst.  Returns their CRC32.  Raises ArchiveError
+    when the stream runs out before `length` bytes are decoded."""
+    coder = coder_new()
+    capacity = 4 * CHUNK + 64
+    inp = np.zeros(capacity, np.uint8)
+    in_len = in_pos = 0
+    final = False
+    out = np.empty(CHUNK, np.uint8)
+
+    def refill():
+        nonlocal in_len, in_pos, final
+        rest = in_len - in_pos
+        if rest > 0:
+            inp[:rest] = inp[in_pos:in_len]
+        in_len, in_pos = max(rest, 0), 0
+        while not final and in_len < capacity:
+            block = src.read(capacity - in_len)
+            if not block:
+                final = True
+                break
+            inp[in_len:in_len + len(block)] = np.frombuffer(block, np.uint8)
+            in_len += len(block)
+
+    refill()
+    in_pos = engine.decompress_start(coder, inp, 0, in_len)
+    crc = done = 0
+    while done < length:
+        if not final and in_len - in_pos < 2 * CHUNK:
+            refill()
+        want = min(CHUNK, length - done)
+        in_pos, n = engine.decompress_chunk(model.params, model.ltm, model.stm, coder, inp, in_pos, in_len, final,
+                                            out, 0, want)
+        if final and in_pos > in_len + 3:
+            # A valid stream is never read more than 3 bytes past its end (the decoder's 4-byte window).
+            raise ArchiveError("truncated or corrupt archive (the coded stream ends too early)")
+        if n:
+            block = out[:n].tobytes()
+            crc = zlib.crc32(block, crc)
+            dst.write(block)
+            done += n
+            progress(n)
+        if n < want and (final or in_len - in_pos >= engine.IN_BYTES_PER_BYTE):
+            model.room()
+    return crc
+
+
+def model_for_header(header: Header, model: Model | None) -> Model:
+    """The starting model an archive was compressed with: a fresh preset or a copy of the given model."""
+    if header.with_model:
+        if model is None:
+            raise ArchiveError("this archive was compressed with a model file: pass the same model (--model)")
+        if model_digest(model) != header.model_digest:
+            raise ArchiveError("this archive was compressed with a different model file (model digest mismatch)")
+        return model.copy()
+    if model is not None:
+        raise ArchiveError("this archive was compressed without a model file: do not pass --model")
+    try:
+        spec = presets.get(header.preset)
+    except ValueError:
+        raise ArchiveError(f"archive uses unknown preset {header.preset!r}") from None
+    if spec.digest() != header.spec_digest:
+        raise ArchiveError(f"archive was made with a different version of preset {header.preset!r} "
+                           "(specification digest mismatch)")
+    return Model.new(spec)
+
+
+def model_digest(model: Model) -> bytes:
+    """Content digest of a model loaded from a file (set by serialize when loading); zeros otherwise."""
+    return getattr(model, "digest", bytes(16))
+
+
+def compress_file(src: BinaryIO, dst: BinaryIO, preset: str = "default", model: Model | None = None,
+                  progress: Progress = _nothing) -> tuple[int, int]:
+    """Write a complete archive of src to the seekable dst.  Returns (bytes in, archive bytes)."""
+    if model is not None:
+        work = model.copy()
+        header = Header(0, 0, model.spec.digest(), "", model_digest(model), FLAG_MODEL)
+    else:
+        work = Model.new(preset)
+        header = Header(0, 0, work.spec.digest(), preset)
+    start = dst.tell()
+    dst.write(header.encode())
+    total, crc, n = compress_stream(work, src, dst, progress)
+    end = dst.tell()
+    header.length, header.crc32 = total, crc
+    dst.seek(start)
+    dst.write(header.encode())
+    dst.seek(end)
+    return total, end - start
+
+
+def read_header(src: BinaryIO, archive_size: int | None = None) -> Header:
+    """Read and check the header at the current position of src, leaving src just past it."""
+    start = src.tell()
+    head = src.read(MAX_HEADER)
+    header = decode_header(head)
+    src.seek(start + header.size)
+    if archive_size is not None:
+        stream = archive_size - header.size
+        if header.length > (stream + 4) * MAX_EXPANSION:
+            raise ArchiveError(f"corrupt archive (claims {header.length} bytes, more than its {stream}-byte "
+                               "stream can hold)")
+    return header
+
+
+def decompress_file(src: BinaryIO, dst: BinaryIO, archive_size: int, model: Model | None = None,
+                    progress: Progress = _nothing) -> Header:
+    """Decode the archive in src (archive_size bytes from the current position) to dst and verify it."""
+    header = read_header(src, archive_size)
+    work = model_for_header(header, model)
+    crc = decompress_stream(work, src, dst, header.length, progress)
+    if crc != header.crc32:
+        raise ArchiveError("corrupt archive (CRC32 of the decoded data does not match)")
+    return header

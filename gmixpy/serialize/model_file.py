@@ -1,0 +1,290 @@
+"""Model files (.gmxm) and checkpoints: the whole model memory, derived from the NamedTuples.
+
+Layout (integers little-endian):
+    b"GMXM"  magic (4 bytes)
+    u8       format version (FORMAT_VERSION)
+    u8       kind: 1 = model, 2 = checkpoint (a model plus the state of an interrupted command)
+    u16      reserved, 0
+    u32      length of the JSON header, then the header: {"spec": <specification JSON>, "meta": {...},
+             "arrays": [{"name", "dtype", "shape"}, ...]}
+    for each array in header order, its bytes (C order, little-endian) in 1 MiB blocks, each block
+             u8 tag (0 = all zero, nothing follows; 1 = zlib) + u32 length + zlib data
+    32 bytes SHA-256 of everything above: the file's content digest (its first 16 bytes identify the model in
+             archives compressed with it)
+
+The array list is not kept by hand: it is every array of the model's NamedTuples (walk()), so a new field is
+saved and loaded without anyone listing it.  Loading rebuilds a fresh model from the specification and checks
+that the file's arrays have exactly the names, dtypes and shapes that specification gives, so a damaged or
+foreign file can never allocate more than the specification itself does.  Growing buffers (the history and the
+mixer pool) are saved up to their used length only.  Nothing is unpickled or executed.
+
+Files are written to a temporary file beside the target and renamed into place.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..files import atomic_output
+from ..model import Model, walk
+from ..spec import Specification
+
+MAGIC = b"GMXM"
+FORMAT_VERSION = 1
+KIND_MODEL, KIND_CHECKPOINT = 1, 2
+BLOCK = 1 << 20
+MAX_JSON = 64 << 20
+DIGEST = 32
+# growing buffer -> the array holding its used length; only the used part is stored
+GROWING = {"ltm.history.history": "ltm.history.history_length", "ltm.mixer.weights": "ltm.mixer.weights_used"}
+
+
+class ModelFileError(Exception):
+    """The file is not a usable gmixpy model or checkpoint."""
+
+
+def is_model_file(magic: bytes) -> bool:
+    return magic[:4] == MAGIC
+
+
+def _arrays(model: Model, extra: dict[str, Any] | None = None):
+    """(name, array) of everything saved, in order: long-term memory, short-term memory, then any extras."""
+    yield from walk(model.ltm, "ltm.")
+    yield from walk(model.stm, "stm.")
+    for prefix, tree in (extra or {}).items():
+        if isinstance(tree, np.ndarray):
+            yield prefix, tree
+        else:
+            yield from walk(tree, prefix + ".")
+
+
+def _stored_view(name: str, array: np.ndarray, lookup) -> np.ndarray:
+    if name in GROWING:
+        used = int(lookup[GROWING[name]][0])
+        return array[:used]
+    return array
+
+
+class _HashingWriter:
+    def __init__(self, f):
+        self.f = f
+        self.sha = hashlib.sha256()
+
+    def write(self, data):
+        self.sha.update(data)
+        self.f.write(data)
+
+
+def _write(f, kind: int, model: Model, meta: dict, extra: dict | None) -> bytes:
+    w = _HashingWriter(f)
+    items = list(_arrays(model, extra))
+    lookup = dict(items)
+    stored = [(n, _stored_view(n, a, lookup)) for n, a in items]
+    header = {
+        "spec": json.loads(model.spec.to_json()),
+        "meta": meta,
+        "arrays": [{"name": n, "dtype": a.dtype.str, "shape": list(a.shape)} for n, a in stored],
+    }
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    w.write(MAGIC + struct.pack("<BBHI", FORMAT_VERSION, kind, 0, len(text)))
+    w.write(text)
+    for _, a in stored:
+        raw = np.ascontiguousarray(a).reshape(-1).view(np.uint8)
+        for start in range(0, raw.size, BLOCK):
+            block = raw[start:start + BLOCK]
+            if not block.any():
+                w.write(b"\x00")
+            else:
+                packed = zlib.compress(block.tobytes(), 1)
+                w.write(struct.pack("<BI", 1, len(packed)))
+                w.write(packed)
+    digest = w.sha.digest()
+    f.write(digest)
+    return digest
+
+
+def save(path: str, model: Model, force: bool = False, meta: dict | None = None) -> bytes:
+    """Write `model` to `path` (atomically).  Returns the content digest (SHA-256)."""
+    info = {"created_by": f"gmixpy {__version__}", "bytes_learned": model.bytes_learned}
+    info.update(meta or {})
+    with atomic_output(path, force) as f:
+        return _write(f, KIND_MODEL, model, info, None)
+
+
+def save_checkpoint(path: str, model: Model, run_state: dict[str, Any], meta: dict) -> bytes:
+    """Write a checkpoint: the model plus `run_state` (NamedTuples or arrays, e.g. the coder) and `meta`
+    (JSON: the command, its arguments, positions).  Always replaces `path` atomically."""
+    info = {"created_by": f"gmixpy {__version__}", "bytes_learned": model.bytes_learned}
+    info.update(meta)
+    with atomic_output(path, True) as f:
+        return _write(f, KIND_CHECKPOINT, model, info, run_state)
+
+
+class _Reader:
+    def __init__(self, f, size: int):
+        self.f = f
+        self.size = size
+        self.pos = 0
+        self.sha = hashlib.sha256()
+
+    def read(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > self.size - DIGEST:
+            raise ModelFileError("truncated or damaged file (it ends too early)")
+        data = self.f.read(n)
+        if len(data) != n:
+            raise ModelFileError("truncated or damaged file (it ends too early)")
+        self.pos += n
+        self.sha.update(data)
+        return data
+
+
+def _read(path: str, want_kind: int, run_state_template: dict | None = None):
+    p = Path(path)
+    with open(p, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        r = _Reader(f, size)
+        if size < 12 + DIGEST:
+            head = f.read(4)
+            if not is_model_file(head):
+                raise ModelFileError(f"{path}: not a gmixpy model file")
+            raise ModelFileError(f"{path}: truncated or damaged model file")
+        head = r.read(12)
+        if not is_model_file(head):
+            raise ModelFileError(f"{path}: not a gmixpy model file")
+        version, kind, _reserved, n_json = struct.unpack_from("<BBHI", head, 4)
+        if version != FORMAT_VERSION:
+            raise ModelFileError(f"{path}: model file format version {version} is not supported (this gmixpy "
+                                 f"reads version {FORMAT_VERSION})")
+        if kind != want_kind:
+            what = {KIND_MODEL: "a model file", KIND_CHECKPOINT: "a checkpoint"}
+            raise ModelFileError(f"{path}: is {what.get(kind, 'an unknown kind of file')}, "
+                                 f"not {what[want_kind]}")
+        if n_json > MAX_JSON:
+            raise ModelFileError(f"{path}: damaged model file (header too large)")
+        try:
+            header = json.loads(r.read(n_json))
+            spec = Specification.from_json(json.dumps(header["spec"]))
+            declared = header["arrays"]
+            meta = header["meta"]
+        except ModelFileError:
+            raise
+        except Exception:
+            raise ModelFileError(f"{path}: damaged model file (unreadable header)") from None
+        try:
+            model = Model.new(spec)
+        except MemoryError:
+            raise ModelFileError(f"{path}: not enough memory for this model's specification") from None
+        extra = {}
+        if run_state_template is not None:
+            extra = {k: (v() if callable(v) else v) for k, v in run_state_template.items()}
+        expected = list(_arrays(model, extra))
+        if len(declared) != len(expected):
+            raise ModelFileError(f"{path}: its arrays do not match its specification (different gmixpy version?)")
+        loaded: dict[str, np.ndarray] = {}
+        replacements: dict[str, np.ndarray] = {}
+        for d, (name, array) in zip(declared, expected):
+            if not isinstance(d, dict) or d.get("name") != name or d.get("dtype") != array.dtype.str:
+                raise ModelFileError(f"{path}: its arrays do not match its specification ({d.get('name')!r})")
+            shape = tuple(d.get("shape", ()))
+            if name in GROWING:
+                if len(shape) != 1 or not (0 <= shape[0] <= (size // 1) * 1024 + array.shape[0]):
+                    raise ModelFileError(f"{path}: damaged model file (bad size for {name})")
+                target = np.zeros(max(array.shape[0], 2 * shape[0]), array.dtype)
+                replacements[name] = target
+                view = target[: shape[0]]
+            else:
+                if shape != array.shape:
+                    raise ModelFileError(f"{path}: array {name} has shape {shape}, its specification gives "
+                                         f"{array.shape}")
+                view = array
+            _read_array(r, view, path)
+            loaded[name] = view
+        for name, used_name in GROWING.items():
+            if loaded[name].shape[0] != int(loaded[used_name][0]):
+                raise ModelFileError(f"{path}: damaged model file ({used_name} disagrees with {name})")
+        if r.pos != size - DIGEST:
+            raise ModelFileError(f"{path}: damaged model file (unexpected trailing data)")
+        digest = f.read(DIGEST)
+        if digest != r.sha.digest():
+            raise ModelFileError(f"{path}: damaged model file (checksum mismatch)")
+    model = _with_replacements(model, replacements)
+    extra = {k: _replace_tree(v, k, replacements) for k, v in extra.items()}
+    model.digest = digest[:16]
+    return model, meta, extra, digest
+
+
+def _read_array(r: _Reader, view: np.ndarray, path: str) -> None:
+    raw = view.reshape(-1).view(np.uint8)
+    for start in range(0, raw.size, BLOCK):
+        n = min(BLOCK, raw.size - start)
+        tag = r.read(1)[0]
+        if tag == 0:
+            raw[start:start + n] = 0
+            continue
+        if tag != 1:
+            raise ModelFileError(f"{path}: damaged model file (bad block tag)")
+        (length,) = struct.unpack("<I", r.read(4))
+        try:
+            d = zlib.decompressobj()
+            data = d.decompress(r.read(length), n + 1)
+        except zlib.error:
+            raise ModelFileError(f"{path}: damaged model file (bad compressed block)") from None
+        if len(data) != n or d.unconsumed_tail or not d.eof:
+            raise ModelFileError(f"{path}: damaged model file (block of the wrong size)")
+        raw[start:start + n] = np.frombuffer(data, np.uint8)
+
+
+def _replace_tree(tree, prefix, replacements):
+    if isinstance(tree, np.ndarray):
+        return replacements.get(prefix, tree)
+    return type(tree)(*(_replace_tree(v, f"{prefix}.{n}", replacements) for n, v in zip(tree._fields, tree)))
+
+
+def _with_replacements(model: Model, replacements) -> Model:
+    return Model(model.spec, model.params, _replace_tree(model.ltm, "ltm", replacements),
+                 _replace_tree(model.stm, "stm", replacements))
+
+
+def load(path: str) -> Model:
+    """Load a model file.  Raises ModelFileError (or OSError) with a clear message."""
+    model, meta, _, _ = _read(path, KIND_MODEL)
+    model.meta = meta
+    return model
+
+
+def load_checkpoint(path: str, run_state_template: dict) -> tuple[Model, dict, dict]:
+    """Load a checkpoint; `run_state_template` maps names to (factories of) the NamedTuples saved beside the
+    model, giving their dtypes and shapes.  Returns (model, meta, run_state)."""
+    model, meta, extra, _ = _read(path, KIND_CHECKPOINT, run_state_template)
+    return model, meta, extra
+
+
+def describe(path: str) -> list[str]:
+    """Lines for `gmixpy info MODEL`: specification, bytes trained on, file size, memory by family."""
+    model, meta, _, digest = _read(path, KIND_MODEL)
+    size = os.path.getsize(path)
+    lines = [
+        f"file:                  {path}",
+        f"format:                gmixpy model file, version {FORMAT_VERSION}",
+        f"file size:             {size:,} bytes",
+        f"content digest:        {digest[:16].hex()}",
+        f"specification:         {model.spec.name} (digest {model.spec.digest().hex()})",
+        f"models:                {len(model.spec.models)} ({len(model.spec.input_names())} mixer inputs), "
+        f"{len(model.spec.mixers)} mixers",
+        f"bytes trained on:      {int(meta.get('bytes_learned', model.bytes_learned)):,}",
+        f"created by:            {meta.get('created_by', '?')}",
+        "memory by family (in memory when loaded):",
+    ]
+    for part, tree in (("long-term", model.ltm), ("short-term", model.stm)):
+        for family, sub in zip(tree._fields, tree):
+            n = sum(a.nbytes for _, a in walk(sub)) if not isinstance(sub, np.ndarray) else sub.nbytes
+            lines.append(f"  {part + ' ' + family + ':':32s} {n / 1e6:12.3f} MB")
+    return lines

@@ -1,0 +1,35 @@
+"""Shared fixtures.  The whole suite uses the `tiny` preset (same models as gmix, small tables) so that it runs
+in minutes on 2 cores; every preset shares one set of compiled kernels, which Numba caches on disk, so they are
+compiled once per run (or never, with a warm cache)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "data"
+
+
+@pytest.fixture(scope="session")
+def alice() -> bytes:
+    return (DATA / "alice29.txt").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def sample_text(alice) -> bytes:
+    return alice[:6000]
+
+
+@pytest.fixture(scope="session")
+def binary_sample() -> bytes:
+    # Deterministic structured binary: little-endian records with a counter, a float and noise.
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    rec = np.zeros(500, dtype=[("i", "<u4"), ("f", "<f4"), ("b", "u1", 4)])
+    rec["i"] = np.arange(500) * 3
+    rec["f"] = np.sin(np.arange(500) / 10)
+    rec["b"] = rng.integers(0, 4, size=(500, 4))
+    return rec.tobytes()
