@@ -37,6 +37,8 @@ def _describe_os_error(e: OSError) -> str:
         return f"{name}: permission denied"
     if e.errno == errno.EISDIR:
         return f"{name}: is a directory"
+    if e.errno == errno.EEXIST:
+        return f"{name} already exists (use --force to overwrite)"
     return f"{name + ': ' if name else ''}{e.strerror or e}"
 
 
@@ -44,6 +46,7 @@ def run_guarded(fn, *args, kept: str = "", **kwargs):
     """Run a command body, turning every expected failure into one line and an exit status."""
     from .archive import ArchiveError
     from .files import OutputExists
+    from .serialize import ModelFileError
 
     old = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
@@ -56,12 +59,17 @@ def run_guarded(fn, *args, kept: str = "", **kwargs):
     except Terminated:
         click.echo(f"\ngmixpy: terminated{'; ' + kept if kept else ''}; no partial output was left", err=True)
         sys.exit(143)
-    except (ArchiveError, OutputExists, ValueError) as e:
+    except (ArchiveError, OutputExists, ModelFileError, ValueError) as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:
+        if isinstance(e, BrokenPipeError):
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         raise click.ClickException(_describe_os_error(e)) from None
     except MemoryError:
         raise click.ClickException("out of memory") from None
+
     finally:
         signal.signal(signal.SIGTERM, old)
 
@@ -116,19 +124,26 @@ def main():
 @click.argument("input", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", help="Output path (default: INPUT.gmx; '-' for stdout).")
 @click.option("-p", "--preset", default="default", show_default=True, type=_preset_choice(),
-              help="Model preset (ignored with --model).")
+              help="Model preset (not with --model).")
 @click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
-              help="Start from this trained model file (issue: model files).")
+              help="Start from this trained model file; decompressing then needs the same file.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), metavar="BYTES",
+              help="Write a resumable checkpoint every BYTES of input.")
+@click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False),
+              help="Checkpoint path (default: OUTPUT.ckpt).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def compress(input, output, preset, model_path, force, quiet):
+@click.pass_context
+def compress(ctx, input, output, preset, model_path, checkpoint_every, checkpoint_path, force, quiet):
     """Compress INPUT ('-' for stdin) into a .gmx archive.
 
     \b
-    Example:  gmixpy compress data/alice29.txt -o alice.gmx --preset fast
+    Examples:
+      gmixpy compress data/alice29.txt -o alice.gmx --preset fast
+      gmixpy compress big.txt --model shakespeare.gmxm
+      gmixpy compress big.txt --checkpoint-every 1000000   # then, if interrupted: gmixpy resume big.txt.gmx.ckpt
     """
-    from .codec import compress_file
-    from .files import atomic_output, open_input, same_file
+    from .files import same_file
 
     if output is None:
         if input == "-":
@@ -136,21 +151,90 @@ def compress(input, output, preset, model_path, force, quiet):
         output = input + ".gmx"
     if same_file(input, output):
         raise click.ClickException("input and output are the same file")
+    if model_path and ctx.get_parameter_source("preset") == click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--preset and --model exclude each other: the model file fixes the specification")
+    if checkpoint_every and (input == "-" or output == "-"):
+        raise click.UsageError("checkpoints need a file as input and as output")
+    if checkpoint_every and not checkpoint_path:
+        checkpoint_path = output + ".ckpt"
+    args = dict(input=input, output=output, preset=preset, model_path=model_path, force=force,
+                checkpoint_every=checkpoint_every or 0, checkpoint=checkpoint_path)
+    kept = f"{input} is intact" + (f"; resume from the last checkpoint with: gmixpy resume {checkpoint_path}"
+                                   if checkpoint_every else "")
+    run_guarded(_compress_body, args, None, quiet, kept=kept)
 
-    def body():
-        model = _load_model(model_path) if model_path else None
-        with open_input(input) as (src, size):
-            start = time.perf_counter()
-            bar = Bar(size, "compress", quiet or size == 0)
-            try:
-                with atomic_output(output, force) as dst:
-                    n_in, n_out = compress_file(src, dst, preset=preset, model=model, progress=bar)
-            finally:
-                bar.close()
-        if not quiet:
-            click.echo(summary(input, n_in, n_out, time.perf_counter() - start), err=True)
 
-    run_guarded(body, kept=f"{input} is intact")
+def _compress_body(args, resume_state, quiet):
+    """compress, fresh (resume_state None) or from a checkpoint (model, meta, run_state)."""
+    import zlib
+
+    import numpy as np
+
+    from . import serialize
+    from .archive import FLAG_MODEL, Header
+    from .coder.arithmetic import coder_new
+    from .files import atomic_output, open_input
+    from .model import Model
+    from .runs import compress_run
+
+    if resume_state is None:
+        if args["model_path"]:
+            base = serialize.load(args["model_path"])
+            model = base.copy()
+            header = Header(0, 0, base.spec.digest(), "", base.digest, FLAG_MODEL)
+        else:
+            model = Model.new(args["preset"])
+            header = Header(0, 0, model.spec.digest(), args["preset"])
+        coder, pos, crc, prefix = coder_new(), 0, 0, header.encode()
+    else:
+        model, meta, run = resume_state
+        header = Header(0, 0, bytes.fromhex(meta["spec_digest"]), meta["preset"],
+                        bytes.fromhex(meta["model_digest"]), meta["flags"])
+        coder, pos, crc, prefix = run["coder"], meta["pos"], meta["crc"], run["output"].tobytes()
+    every, ckpt = args["checkpoint_every"], args["checkpoint"]
+    with open_input(args["input"]) as (src, size):
+        if pos:
+            check = 0
+            remaining = pos
+            while remaining:
+                block = src.read(min(remaining, 1 << 20))
+                if not block:
+                    break
+                check = zlib.crc32(block, check)
+                remaining -= len(block)
+            if remaining or check != crc:
+                raise ValueError(f"{args['input']} changed since the checkpoint was written: cannot resume")
+        start = time.perf_counter()
+        bar = Bar(size, "compress", quiet or not size)
+        bar(pos)
+        try:
+            with atomic_output(args["output"], args["force"]) as dst:
+                dst.write(prefix)
+
+                def checkpoint(at, crc_at):
+                    dst.flush()
+                    end = dst.tell()
+                    dst.seek(0)
+                    written = np.frombuffer(dst.read(end), np.uint8)
+                    dst.seek(end)
+                    meta = dict(command="compress", args=args, pos=at, crc=crc_at,
+                                spec_digest=header.spec_digest.hex(), preset=header.preset,
+                                model_digest=header.model_digest.hex(), flags=header.flags)
+                    serialize.save_checkpoint(ckpt, model, {"coder": coder, "output": written}, meta)
+
+                total, crc = compress_run(model, src, dst, header, pos, crc, coder, checkpoint if every else None,
+                                          every, bar)
+                end = dst.tell()
+                header.length, header.crc32 = total, crc
+                dst.seek(0)
+                dst.write(header.encode())
+                dst.seek(end)
+        finally:
+            bar.close()
+    if ckpt and os.path.exists(ckpt):
+        os.unlink(ckpt)
+    if not quiet:
+        click.echo(summary(args["input"], total, end, time.perf_counter() - start), err=True)
 
 
 @main.command()
@@ -234,6 +318,202 @@ def info(file):
                     click.echo(line)
                 return
             raise click.ClickException(f"{file}: not a gmixpy archive or model file")
+
+    run_guarded(body)
+
+
+@main.command()
+@click.argument("data", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Model file to write.")
+@click.option("-p", "--preset", default="default", show_default=True, type=_preset_choice(),
+              help="Model preset for a new model (not with --from).")
+@click.option("--from", "from_model", type=click.Path(dir_okay=False), help="Fine-tune this saved model.")
+@click.option("--test", type=click.Path(dir_okay=False, exists=True),
+              help="Held-out file: bits per byte measured at intervals on a copy of the model.")
+@click.option("--test-every", type=click.IntRange(min=1), metavar="BYTES",
+              help="Held-out interval (default: a tenth of the training data).")
+@click.option("--metrics", type=click.Path(dir_okay=False), help="Write bytes/train/held-out bits per byte (TSV).")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), metavar="BYTES",
+              help="Write a resumable checkpoint every BYTES of training data.")
+@click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False),
+              help="Checkpoint path (default: OUTPUT.ckpt).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite the output model if it exists.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@click.pass_context
+def train(ctx, data, output, preset, from_model, test, test_every, metrics, checkpoint_every, checkpoint_path,
+          force, quiet):
+    """Train a model on DATA (files or directories, read recursively in sorted order), streamed.
+
+    \b
+    Examples:
+      gmixpy train corpus/ -o corpus.gmxm --test heldout.txt --metrics train.tsv
+      gmixpy train more.txt --from corpus.gmxm -o tuned.gmxm
+    With --test the best model by held-out score is kept beside OUTPUT as OUTPUT.best.gmxm (stem + .best).
+    """
+    if from_model and ctx.get_parameter_source("preset") == click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--preset and --from exclude each other: the saved model fixes the specification")
+    if checkpoint_every and not checkpoint_path:
+        checkpoint_path = output + ".ckpt"
+
+    def body():
+        from .runs import start_training
+
+        model, st = start_training(list(data), output, None if from_model else preset, from_model, test=test,
+                                   test_every=test_every or 0, metrics=metrics, checkpoint=checkpoint_path,
+                                   checkpoint_every=checkpoint_every or 0, force=force)
+        _train_loop(model, st, quiet)
+
+    run_guarded(body, kept="the input files are intact" + (
+        f"; resume from the last checkpoint with: gmixpy resume {checkpoint_path}" if checkpoint_every else ""))
+
+
+def _train_loop(model, st, quiet):
+    from .runs import held_out, run_training
+
+    start = time.perf_counter()
+    done_before = st.done
+    bar = Bar(st.total, "train", quiet)
+    bar(st.done)
+
+    def on_eval(done, train_bpb, score):
+        if bar.bar is not None:
+            bar.bar.set_postfix_str(f"train {train_bpb:.4f} bpb, held-out {score:.4f} bpb")
+
+    def progress(n):
+        bar(n)
+        if bar.bar is not None and st.done and (st.test is None):
+            bar.bar.set_postfix_str(f"train {st.train_bits / st.done:.4f} bpb", refresh=False)
+
+    try:
+        run_training(model, st, progress, on_eval)
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - start
+    if not quiet:
+        rate = (st.done - done_before) / 1000 / seconds if seconds > 0 else 0.0
+        click.echo(f"trained on {st.done:,} bytes in {seconds:.1f} s ({rate:.2f} KB/s): "
+                   f"{st.train_bits / max(st.done, 1):.4f} bits per byte (training)", err=True)
+        if st.test:
+            frozen = held_out(model, st.test, learn=False)
+            click.echo(f"held-out {st.test}: {st.rows[-1][2]:.4f} bits per byte (learning), {frozen:.4f} "
+                       f"(frozen); best {st.best:.4f}, kept in {__import__('gmixpy.runs').runs.best_path(st.output)}",
+                       err=True)
+        click.echo(f"model written to {st.output} ({os.path.getsize(st.output):,} bytes)", err=True)
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False, exists=True))
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+def resume(checkpoint, quiet):
+    """Continue an interrupted `compress` or `train` run from its CHECKPOINT.
+
+    The result is byte-identical to an uninterrupted run; the checkpoint is removed when the run completes.
+    """
+    def body():
+        from . import serialize
+        from .coder.arithmetic import coder_new
+
+        model, meta, run = serialize.load_checkpoint(checkpoint, {"coder": coder_new, "output": serialize.BYTES})
+        command = meta.get("command")
+        if command == "compress":
+            args = dict(meta["args"])
+            args["checkpoint"] = checkpoint
+            _remove_orphans(args["output"])
+            _compress_body(args, (model, meta, run), quiet)
+        elif command == "train":
+            from .runs import TrainState
+
+            st = TrainState.from_meta(meta)
+            st.checkpoint = checkpoint
+            _train_loop(model, st, quiet)
+        else:
+            raise click.ClickException(f"{checkpoint}: unknown command {command!r} in checkpoint")
+
+    run_guarded(body, kept=f"the checkpoint {checkpoint} is intact")
+
+
+def _remove_orphans(output):
+    """Temporary outputs left by a run that was killed outright (SIGKILL) before its checkpoint's resume."""
+    from pathlib import Path
+
+    p = Path(output)
+    for orphan in p.parent.glob(f".{p.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            orphan.unlink()
+
+
+@main.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, exists=True))
+@click.option("--prompt", help="Prompt text.")
+@click.option("--prompt-file", type=click.Path(dir_okay=False, exists=True), help="Read the prompt from a file.")
+@click.option("-n", "--bytes", "n_bytes", default=500, show_default=True, type=click.IntRange(min=0),
+              help="Bytes to generate.")
+@click.option("-t", "--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0.0),
+              help="Sampling temperature (gmix: bit logits are divided by it; below 0.001 counts as 0.001).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0, max=2**64 - 1),
+              help="Random seed: the same seed gives the same text.")
+@click.option("--learn-prompt", is_flag=True, help="Learn from the prompt (as gmix does); off by default, so the "
+              "model's long-term memory is untouched.")
+@click.option("-o", "--output", help="Write to this file instead of stdout.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite the output if it exists.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary line.")
+def generate(model_path, prompt, prompt_file, n_bytes, temperature, seed, learn_prompt, output, force, quiet):
+    """Generate text from MODEL, bit by bit with learning disabled.
+
+    \b
+    Example:  gmixpy generate shakespeare.gmxm --prompt "ROMEO:" -n 500 -t 0.8 --seed 1
+    """
+    if prompt is not None and prompt_file:
+        raise click.UsageError("give --prompt or --prompt-file, not both")
+
+    def body():
+        from . import serialize
+        from .files import atomic_output
+        from .generate import generate_bytes
+
+        text = prompt.encode() if prompt is not None else (open(prompt_file, "rb").read() if prompt_file else b"")
+        model = serialize.load(model_path)
+        start = time.perf_counter()
+        if output:
+            with atomic_output(output, force) as f:
+                n = generate_bytes(model, text, n_bytes, temperature, seed, learn_prompt, f.write)
+        else:
+            out = sys.stdout.buffer
+
+            def emit(block):
+                out.write(block)
+                out.flush()
+
+            n = generate_bytes(model, text, n_bytes, temperature, seed, learn_prompt, emit)
+            if n:
+                out.write(b"\n") if not quiet and sys.stdout.isatty() else None
+        seconds = time.perf_counter() - start
+        if not quiet:
+            click.echo(f"generated {n:,} bytes in {seconds:.2f} s ({n / seconds if seconds else 0:.1f} bytes/s)",
+                       err=True)
+
+    run_guarded(body, kept="the model file is intact")
+
+
+@main.command(name="eval")
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, exists=True))
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--frozen", is_flag=True, help="Learning disabled (the language-model setting, like a validation "
+              "loss); by default the model learns as it reads (the compression setting).")
+def evaluate_command(model_path, file, frozen):
+    """Bits per byte of FILE under MODEL.
+
+    \b
+    Example:  gmixpy eval shakespeare.gmxm heldout.txt --frozen
+    """
+    def body():
+        from . import serialize
+        from .runs import evaluate_file
+
+        model = serialize.load(model_path)
+        n, bits = evaluate_file(model, file, learn=not frozen)
+        click.echo(f"{file}: {n:,} bytes, {bits / n if n else 0.0:.4f} bits per byte "
+                   f"({'frozen' if frozen else 'learning'})")
 
     run_guarded(body)
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ._jit import njit
 from .coder.arithmetic import MAX_BYTES_PER_BIT, decode_bit, decode_start, encode_bit, encode_flush
-from .mixer.sigmoid import log64
+from .mixer.sigmoid import log64, logistic, logit
 from .predictor import has_room, predict, update
 
 OUT_BYTES_PER_BYTE = 8 * MAX_BYTES_PER_BIT  # worst-case coded bytes per input byte
@@ -80,3 +80,37 @@ def evaluate_chunk(P, L, S, data, pos, end, learn):
             update(P, L, S, bit, learn)
         pos += 1
     return pos, bits
+
+
+@njit(inline="always")
+def next_uniform(rng):
+    """splitmix64 step on rng (uint64[1]); returns a float64 uniform in [0, 1) with 53 random bits."""
+    z = rng[0] + np.uint64(0x9E3779B97F4A7C15)
+    rng[0] = z
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(_nrt=False)
+def generate_first(P, L, S):
+    """The prediction for the first bit after the prompt (call once, then pass the result to generate_chunk)."""
+    return predict(P, L, S)
+
+
+@njit(_nrt=False)
+def generate_chunk(P, L, S, rng, temperature, out, n, prob):
+    """Sample n bytes into out with learning disabled (long-term memory is not written), as gmix: each bit is
+    1 with probability logistic(logit(p) / temperature).  `prob` is the current prediction (from
+    generate_first or the previous call); returns the prediction for the next bit."""
+    for i in range(n):
+        byte = 1
+        while byte < 256:
+            q = logistic(logit(prob) / np.float32(temperature))
+            bit = 1 if next_uniform(rng) < np.float64(q) else 0
+            byte = byte * 2 + bit
+            update(P, L, S, bit, False)
+            prob = predict(P, L, S)
+        out[i] = byte - 256
+    return prob

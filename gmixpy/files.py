@@ -20,8 +20,15 @@ class OutputExists(Exception):
     pass
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output(path: str, force: bool = False) -> Iterator[BinaryIO]:
+    """Yield a temporary file that replaces `path` when the block completes (see the module docstring)."""
     if path == "-":
         with tempfile.TemporaryFile() as tmp:
             yield tmp
@@ -38,6 +45,7 @@ def atomic_output(path: str, force: bool = False) -> Iterator[BinaryIO]:
         raise IsADirectoryError(21, "Is a directory", path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or Path("."))
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode a plain open() would
         with os.fdopen(fd, "w+b") as tmp:
             yield tmp
             tmp.flush()
@@ -60,6 +68,27 @@ def open_input(path: str) -> Iterator[tuple[BinaryIO, int | None]]:
         raise IsADirectoryError(21, "Is a directory", path)
     with open(p, "rb") as f:
         yield f, os.fstat(f.fileno()).st_size
+
+
+def input_files(paths: list[str]) -> list[Path]:
+    """Files named by `paths`: files as given, directories recursively in sorted order.  Raises OSError for a
+    missing or unreadable path, ValueError when nothing is left."""
+    out: list[Path] = []
+    for name in paths:
+        p = Path(name)
+        if p.is_dir():
+            found = sorted((q for q in p.rglob("*") if q.is_file()), key=lambda q: q.as_posix())
+            out.extend(found)
+        elif p.exists():
+            out.append(p)
+        else:
+            raise FileNotFoundError(2, "No such file or directory", name)
+    for p in out:
+        if not os.access(p, os.R_OK):
+            raise PermissionError(13, "Permission denied", str(p))
+    if not out:
+        raise ValueError("no input files found")
+    return out
 
 
 def same_file(a: str, b: str) -> bool:

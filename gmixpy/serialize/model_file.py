@@ -47,6 +47,9 @@ DIGEST = 32
 GROWING = {"ltm.history.history": "ltm.history.history_length", "ltm.mixer.weights": "ltm.mixer.weights_used"}
 
 
+BYTES = object()  # run-state template marker: a variable-length uint8 array
+
+
 class ModelFileError(Exception):
     """The file is not a usable gmixpy model or checkpoint."""
 
@@ -183,8 +186,17 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None):
         except MemoryError:
             raise ModelFileError(f"{path}: not enough memory for this model's specification") from None
         extra = {}
+        variable = set()
         if run_state_template is not None:
-            extra = {k: (v() if callable(v) else v) for k, v in run_state_template.items()}
+            names = {d.get("name") for d in declared if isinstance(d, dict)}
+            for k, v in run_state_template.items():
+                if not any(n == k or str(n).startswith(k + ".") for n in names):
+                    continue  # this kind of run keeps no such state (a training run has no coder)
+                if v is BYTES:  # a byte string of any length, e.g. the output written so far
+                    variable.add(k)
+                    extra[k] = np.zeros(0, np.uint8)
+                else:
+                    extra[k] = v() if callable(v) else v
         expected = list(_arrays(model, extra))
         if len(declared) != len(expected):
             raise ModelFileError(f"{path}: its arrays do not match its specification (different gmixpy version?)")
@@ -194,7 +206,13 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None):
             if not isinstance(d, dict) or d.get("name") != name or d.get("dtype") != array.dtype.str:
                 raise ModelFileError(f"{path}: its arrays do not match its specification ({d.get('name')!r})")
             shape = tuple(d.get("shape", ()))
-            if name in GROWING:
+            if name in variable:
+                if len(shape) != 1 or not (0 <= shape[0] <= size * 1100):
+                    raise ModelFileError(f"{path}: damaged checkpoint (bad size for {name})")
+                target = np.zeros(shape[0], np.uint8)
+                replacements[name] = target
+                view = target
+            elif name in GROWING:
                 if len(shape) != 1 or not (0 <= shape[0] <= (size // 1) * 1024 + array.shape[0]):
                     raise ModelFileError(f"{path}: damaged model file (bad size for {name})")
                 target = np.zeros(max(array.shape[0], 2 * shape[0]), array.dtype)
