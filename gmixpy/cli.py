@@ -175,7 +175,7 @@ def _compress_body(args, resume_state, quiet):
     from .coder.arithmetic import coder_new
     from .files import atomic_output, open_input
     from .model import Model
-    from .runs import compress_run
+    from .runs import after_checkpoint, compress_run
 
     if resume_state is None:
         if args["model_path"]:
@@ -221,6 +221,7 @@ def _compress_body(args, resume_state, quiet):
                                 spec_digest=header.spec_digest.hex(), preset=header.preset,
                                 model_digest=header.model_digest.hex(), flags=header.flags)
                     serialize.save_checkpoint(ckpt, model, {"coder": coder, "output": written}, meta)
+                    after_checkpoint()
 
                 total, crc = compress_run(model, src, dst, header, pos, crc, coder, checkpoint if every else None,
                                           every, bar)

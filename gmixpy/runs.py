@@ -30,6 +30,13 @@ def _nothing(_: int) -> None:
     pass
 
 
+def after_checkpoint() -> None:
+    """Fault injection for the resume tests: GMIXPY_KILL_AFTER_CHECKPOINT=1 ends the process at once (like
+    SIGKILL: no clean-up runs) right after the first checkpoint is on disk."""
+    if os.environ.get("GMIXPY_KILL_AFTER_CHECKPOINT") == "1":
+        os._exit(137)
+
+
 def evaluate(model: Model, data: bytes | np.ndarray, learn: bool) -> float:
     """Bits needed for `data` under `model`, learning as it reads when `learn` (the model is modified)."""
     arr = np.frombuffer(bytes(data), np.uint8) if not isinstance(data, np.ndarray) else data
@@ -135,6 +142,7 @@ def run_training(model: Model, st: TrainState, progress: Progress = _nothing,
             _evaluate_and_keep(model, st, on_eval)
         if st.checkpoint and st.checkpoint_every and st.done % st.checkpoint_every == 0 and st.done < st.total:
             serialize.save_checkpoint(st.checkpoint, model, {}, st.to_meta())
+            after_checkpoint()
     if st.test:
         _evaluate_and_keep(model, st, on_eval)
     serialize.save(st.output, model, force=st.force)

@@ -38,36 +38,58 @@ float32, floored at 1, divided by the float32 sum accumulated in index order.
   * Inside a byte, gmix turns the byte distribution into one bit probability
     per bit with a [bot, top] symbol range; ``ppmd_bit_probability`` does that
     arithmetic (float32, same summation order as the C++ std::accumulate).
+  * Batch helpers: ``ppmd_feed(params, state, data)`` feeds many bytes;
+    ``ppmd_run(params, state, data, pred_out, sqp_out)`` also records the
+    prediction after every byte.  PPMd depends on nothing but the byte
+    history, so an encoder may precompute a whole file's byte predictions
+    with ``data = [0] + file[:-1]``.  All kernels can be called from other
+    ``@njit`` code (recommended in per-byte loops: a call from the Python
+    interpreter costs ~4 us of dispatch).
 
 *State.*  Everything mutable lives in ``PpmdState`` (numpy arrays only): the
 sub-allocator arena (``uint8[memory_bytes]``; C pointers become 32-bit byte
-offsets into it, 0 meaning NULL, multi-byte fields are little-endian at the
-same byte offsets as gmix's ``#pragma pack(1)`` structs, so the arena content
-is byte-identical to gmix's heap), the registers, the free lists, the SEE
-tables, the probability outputs and two scratch arrays.  ``PpmdParams`` holds
-the immutable configuration and constant tables.  Copying the state arrays
-(e.g. ``PpmdState(*[a.copy() for a in state])``) snapshots the model.
+offsets into it, 0 meaning NULL; multi-byte fields are little-endian at the
+same byte offsets as in gmix's ``#pragma pack(1)`` structs, so the arena is
+laid out exactly like gmix's heap), the registers, the free lists, the SEE
+tables, the probability outputs and three scratch arrays (``stack``,
+``count``, ``cut_stack``: no information survives in them between calls).
+``regs[R_RESTORES]``, ``regs[R_RESTARTS]`` and ``regs[R_BYTES]`` are
+diagnostic counters that gmix does not have; they never influence the model.
+``PpmdParams`` holds the immutable configuration and constant tables.
+Copying the state arrays (``PpmdState(*[a.copy() for a in state])``)
+snapshots the model (note: copying commits the whole arena, e.g. 2000 MiB).
 
-*Memory full.*  When the arena is exhausted (text area reaches the units
+*Memory full.*  When the arena is exhausted (the text area reaches the units
 area, or a unit allocation fails) gmix's ``RestoreModelRare`` runs
 (``cutoff=1``, gmix's setting): the text area is reset, all successor links
 into the text are cut, binary contexts of order >= 9 without a successor are
 freed, and this repeats until at most 75% of the arena is in use.  This is
-ported verbatim (plus termination guards that only trigger in situations in
-which gmix itself would loop forever / read garbage; see ``_restore_model``),
-so arenas as small as 64 KiB keep working on arbitrarily long inputs.  With
-``cutoff=0`` the model is restarted instead (``StartModelRare``).
+ported verbatim.  One guard is added: for very small arenas (gmix itself
+hangs there, e.g. 64-100 KiB on English text) the 75% target can be
+unreachable and the loop makes no progress; after 16 passes without a new
+minimum the port starts a fresh model (``StartModelRare``, as gmix does with
+``cutoff=0``) and counts it in ``regs[R_RESTARTS]``.  Arenas from 16 KiB up
+therefore work on arbitrarily long inputs; at 1 MiB and above on the inputs
+tested the guard never fires and results are identical to gmix.
 
 *Determinism / numerics.*  All integer arithmetic is done in int64 with
 explicit masks reproducing the C++ ``byte``/``word``/``uint`` wrap-around and
 C truncating signed division.  Every arena access is bounds-checked (reads
-outside the arena return 0, writes are dropped) and every table index is
-clamped, so corrupted or adversarial states cannot crash the process.  No
-fastmath, no parallelism.
+outside the arena return 0, writes are dropped), every table index is
+clamped, divisions by zero yield 0 and the symbol searches and pointer walks
+that gmix leaves unbounded are bounded, so no state can make the kernels
+touch memory outside their arrays.  These guards only matter where gmix
+itself would read out of bounds or crash.  No fastmath, no parallelism.
+The float32 sums follow the index order of the C++ source compiled without
+fast-math (g++ -O2); gmix's release build uses ``-Ofast``, which may
+reassociate those sums and change the last bits (relative ~1e-6).
 
 *Plain-Python mode.*  Setting the environment variable ``GMIXPY_NO_JIT=1``
 before this module is imported makes every kernel a plain Python function
-(slow, for reference testing/debugging); results are identical.
+(slow, ~1-2 ms per byte, for reference testing/debugging); results are
+identical.  Numba's on-disk cache does not notice edits of this file from
+*other* modules' cached functions that call these kernels: clear the cache
+after changing this file.
 """
 
 from __future__ import annotations
@@ -86,6 +108,7 @@ __all__ = [
     "ppmd_next_byte",
     "ppmd_bit_probability",
     "ppmd_feed",
+    "ppmd_run",
     "ppmd_memory_used",
     "JIT_ENABLED",
 ]
@@ -314,15 +337,6 @@ def _u2i(pr, nu):
     elif k > 128:
         k = 128
     return pr.units2indx[k]
-
-
-@_jit_inline
-def _i2u(pr, i):
-    if i < 0:
-        i = 0
-    elif i >= N_INDEXES:
-        i = N_INDEXES - 1
-    return pr.indx2units[i]
 
 
 @_jit_inline
@@ -1682,6 +1696,26 @@ def ppmd_feed(params, state, data):
     """Feed every byte of ``data`` (uint8 array) through ``ppmd_update``."""
     for i in range(data.shape[0]):
         ppmd_update(params, state, data[i])
+
+
+@_jit
+def ppmd_run(params, state, data, pred_out, sqp_out):
+    """Feed ``data`` (uint8[n]) and record what the model predicts after each byte.
+
+    Row i of ``pred_out`` (float32[n, 256]) receives ``state.pred`` after
+    ``ppmd_update(params, state, data[i])``, i.e. the distribution of the
+    byte that follows ``data[i]``.  ``sqp_out`` (int64[m, 256]) receives
+    ``state.sqp`` for rows i < m (pass an empty ``(0, 256)`` array to skip).
+    Since PPMd only depends on the byte history, an encoder can precompute all
+    byte predictions of a file with ``data = [0] + file[:-1]`` in one call.
+    """
+    for i in range(data.shape[0]):
+        ppmd_update(params, state, data[i])
+        for k in range(256):
+            pred_out[i, k] = state.pred[k]
+        if i < sqp_out.shape[0]:
+            for k in range(256):
+                sqp_out[i, k] = state.sqp[k]
 
 
 @_jit

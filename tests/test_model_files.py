@@ -1,0 +1,265 @@
+"""Model files, training, fine-tuning, compression with a model, resume and generation (gmix's tester.cpp
+guarantees and more)."""
+from __future__ import annotations
+
+import io
+import re
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import gmixpy
+from gmixpy import serialize
+from gmixpy.archive import ArchiveError
+from gmixpy.codec import compress_stream
+from gmixpy.generate import generate_bytes
+from gmixpy.model import Model, walk
+from gmixpy.runs import evaluate
+
+GMIXPY = [sys.executable, "-m", "gmixpy"]
+
+
+def run(*args, env=None, input=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run(GMIXPY + [str(a) for a in args], capture_output=True, timeout=600, env=e, input=input)
+
+
+def trained(text: bytes) -> Model:
+    m = Model.new("tiny")
+    evaluate(m, text, learn=True)
+    return m
+
+
+def same_memory(a, b) -> bool:
+    return all(np.array_equal(x, y) and x.dtype == y.dtype for (_, x), (_, y) in zip(walk(a), walk(b)))
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory, alice):
+    path = tmp_path_factory.mktemp("m") / "alice.gmxm"
+    serialize.save(str(path), trained(alice[:20000]))
+    return path
+
+
+def test_saved_model_predicts_exactly_as_before(tmp_path, alice):
+    m = trained(alice[:15000])
+    path = tmp_path / "m.gmxm"
+    serialize.save(str(path), m)
+    loaded = serialize.load(str(path))
+    assert loaded.bytes_learned == 15000
+    more = alice[15000:18000]
+    # the coded bytes depend on every prediction bit for bit
+    coded = []
+    for model in (m, loaded):
+        out = io.BytesIO()
+        compress_stream(model, io.BytesIO(more), out)
+        coded.append(out.getvalue())
+    assert coded[0] == coded[1]
+    # and the memories are still identical afterwards, in every array but the growing buffers' spare room
+    for (name, a), (_, b) in zip(walk(m.ltm), walk(loaded.ltm)):
+        if name == "history.history":
+            n = int(m.ltm.history.history_length[0])
+            a, b = a[:n], b[:n]
+        elif name == "mixer.weights":
+            n = int(m.ltm.mixer.weights_used[0])
+            a, b = a[:n], b[:n]
+        assert np.array_equal(a, b), name
+    assert same_memory(m.stm, loaded.stm)
+
+
+def test_model_file_is_small_when_sparse(tmp_path, alice):
+    path = tmp_path / "m.gmxm"
+    serialize.save(str(path), trained(alice[:5000]))
+    assert path.stat().st_size < 2_000_000
+
+
+def test_save_is_deterministic(tmp_path, alice):
+    m = trained(alice[:3000])
+    serialize.save(str(tmp_path / "a.gmxm"), m)
+    serialize.save(str(tmp_path / "b.gmxm"), m)
+    assert (tmp_path / "a.gmxm").read_bytes() == (tmp_path / "b.gmxm").read_bytes()
+
+
+def test_generation_leaves_long_term_memory_unchanged(model_file):
+    m = serialize.load(str(model_file))
+    before = [a.copy() for _, a in walk(m.ltm)]
+    stm_before = [a.copy() for _, a in walk(m.stm)]
+    out = []
+    generate_bytes(m, b"Alice was ", 300, 0.8, 5, False, out.append)
+    assert all(np.array_equal(x, a) for x, (_, a) in zip(before, walk(m.ltm)))
+    assert not all(np.array_equal(x, a) for x, (_, a) in zip(stm_before, walk(m.stm)))  # short-term evolves
+    assert len(b"".join(out)) == 300
+
+
+def test_same_seed_same_text(model_file):
+    def sample(seed):
+        out = []
+        generate_bytes(serialize.load(str(model_file)), b"The ", 200, 0.8, seed, False, out.append)
+        return b"".join(out)
+
+    assert sample(1) == sample(1)
+    assert sample(1) != sample(2)
+
+
+def test_learn_prompt_changes_long_term_memory(model_file):
+    m = serialize.load(str(model_file))
+    before = [a.copy() for _, a in walk(m.ltm)]
+    generate_bytes(m, b"a prompt to learn from", 10, 1.0, 0, True, lambda b: None)
+    assert not all(np.array_equal(x, a) for x, (_, a) in zip(before, walk(m.ltm)))
+
+
+def test_compress_with_model_round_trip_and_refusals(model_file, alice):
+    m = serialize.load(str(model_file))
+    data = alice[30000:34000]
+    blob = gmixpy.compress(data, model=m)
+    assert gmixpy.decompress(blob, model=m) == data
+    assert len(blob) < len(gmixpy.compress(data, preset="tiny"))  # the trained model helps
+    with pytest.raises(ArchiveError, match="with a model file"):
+        gmixpy.decompress(blob)
+    other = trained(alice[:1000])
+    other.digest = b"\x01" * 16
+    with pytest.raises(ArchiveError, match="different model"):
+        gmixpy.decompress(blob, model=other)
+    # the model passed in is not modified by compressing
+    assert evaluate(serialize.load(str(model_file)), data, False) == evaluate(m, data, False)
+
+
+def test_cli_compress_with_model(tmp_path, model_file, alice):
+    src = tmp_path / "part.txt"
+    src.write_bytes(alice[40000:43000])
+    assert run("compress", src, "--model", model_file, "-q").returncode == 0
+    proc = run("decompress", f"{src}.gmx", "-o", tmp_path / "out.txt")
+    assert proc.returncode == 1 and "model" in proc.stderr.decode() and "Traceback" not in proc.stderr.decode()
+    assert not (tmp_path / "out.txt").exists()
+    assert run("decompress", f"{src}.gmx", "-o", tmp_path / "out.txt", "--model", model_file, "-q").returncode == 0
+    assert (tmp_path / "out.txt").read_bytes() == src.read_bytes()
+    proc = run("compress", src, "--model", model_file, "--preset", "tiny", "-o", tmp_path / "x.gmx")
+    assert proc.returncode == 2
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "magic", "version", "empty"])
+def test_damaged_model_files(tmp_path, model_file, damage):
+    raw = bytearray(model_file.read_bytes())
+    if damage == "flip":
+        raw[len(raw) // 2] ^= 1
+    elif damage == "truncate":
+        raw = raw[: len(raw) // 3]
+    elif damage == "magic":
+        raw[0:4] = b"NOPE"
+    elif damage == "version":
+        raw[4] = 99
+    else:
+        raw = bytearray()
+    bad = tmp_path / "bad.gmxm"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(serialize.ModelFileError):
+        serialize.load(str(bad))
+    proc = run("generate", bad, "-n", "5")
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_info_on_model(model_file):
+    proc = run("info", model_file)
+    out = proc.stdout.decode()
+    assert proc.returncode == 0 and "bytes trained on:      20,000" in out and "tiny" in out
+
+
+def test_train_directory_and_fine_tune(tmp_path, alice):
+    d = tmp_path / "corpus"
+    (d / "sub").mkdir(parents=True)
+    (d / "b.txt").write_bytes(alice[:8000])
+    (d / "sub" / "a.txt").write_bytes(alice[8000:16000])
+    (tmp_path / "test.txt").write_bytes(alice[60000:64000])
+    out = tmp_path / "m.gmxm"
+    proc = run("train", d, "-o", out, "-p", "tiny", "--test", tmp_path / "test.txt", "--metrics",
+               tmp_path / "m.tsv")
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr.decode()
+    assert "bits per byte (training)" in err and "(frozen)" in err
+    assert (tmp_path / "m.best.gmxm").exists()
+    rows = (tmp_path / "m.tsv").read_text().splitlines()
+    assert rows[0].split("\t") == ["bytes", "train_bpb", "test_bpb"] and len(rows) >= 2
+    m = serialize.load(str(out))
+    assert m.bytes_learned == 16000
+    # directories are read in sorted order: b.txt, then sub/a.txt
+    ref = Model.new("tiny")
+    evaluate(ref, alice[:8000] + alice[8000:16000], True)
+    assert same_memory(ref.stm, m.stm)
+    # fine-tuning on new text changes the model and lowers bits per byte on that kind of text
+    new_text = tmp_path / "new.txt"
+    new_text.write_bytes(b"Twinkle, twinkle, little bat! How I wonder what you're at! " * 60)
+    proc = run("eval", out, new_text, "--frozen")
+    before = float(re.search(r"([0-9.]+) bits per byte", proc.stdout.decode()).group(1))
+    assert proc.stdout.decode().strip().endswith("(frozen)")
+    tuned = tmp_path / "tuned.gmxm"
+    assert run("train", new_text, "--from", out, "-o", tuned, "-q").returncode == 0
+    proc = run("eval", tuned, new_text, "--frozen")
+    after = float(re.search(r"([0-9.]+) bits per byte", proc.stdout.decode()).group(1))
+    assert after < before
+    assert serialize.load(str(tuned)).bytes_learned == 16000 + new_text.stat().st_size
+    assert run("train", new_text, "--from", out, "-p", "tiny", "-o", tmp_path / "x.gmxm").returncode == 2
+    proc = run("train", new_text, "-o", tuned, "-p", "tiny")
+    assert proc.returncode == 1 and "already exists" in proc.stderr.decode()
+
+
+def test_resume_compress_gives_identical_archive(tmp_path, alice):
+    src = tmp_path / "in.txt"
+    src.write_bytes(alice[:30000])
+    whole = tmp_path / "whole.gmx"
+    assert run("compress", src, "-o", whole, "-p", "tiny", "-q").returncode == 0
+    out = tmp_path / "part.gmx"
+    proc = run("compress", src, "-o", out, "-p", "tiny", "-q", "--checkpoint-every", 15000,
+               env={"GMIXPY_KILL_AFTER_CHECKPOINT": "1"})
+    assert proc.returncode == 137
+    ckpt = Path(f"{out}.ckpt")
+    assert ckpt.exists() and not out.exists()
+    proc = run("resume", ckpt, "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes() == whole.read_bytes()
+    assert not ckpt.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_resume_train_gives_identical_model(tmp_path, alice):
+    src = tmp_path / "in.txt"
+    src.write_bytes(alice[:40000])
+    test = tmp_path / "test.txt"
+    test.write_bytes(alice[90000:93000])
+    common = ["-p", "tiny", "-q", "--test", test, "--test-every", 10000]
+    assert run("train", src, "-o", tmp_path / "whole.gmxm", *common).returncode == 0
+    proc = run("train", src, "-o", tmp_path / "part.gmxm", *common, "--checkpoint-every", 20000,
+               env={"GMIXPY_KILL_AFTER_CHECKPOINT": "1"})
+    assert proc.returncode == 137
+    proc = run("resume", tmp_path / "part.gmxm.ckpt", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "part.gmxm").read_bytes() == (tmp_path / "whole.gmxm").read_bytes()
+    assert (tmp_path / "part.best.gmxm").read_bytes() == (tmp_path / "whole.best.gmxm").read_bytes()
+    assert not (tmp_path / "part.gmxm.ckpt").exists()
+
+
+def test_resume_refuses_changed_input(tmp_path, alice):
+    src = tmp_path / "in.txt"
+    src.write_bytes(alice[:30000])
+    out = tmp_path / "o.gmx"
+    run("compress", src, "-o", out, "-p", "tiny", "-q", "--checkpoint-every", 15000,
+        env={"GMIXPY_KILL_AFTER_CHECKPOINT": "1"})
+    src.write_bytes(b"X" + alice[1:30000])
+    proc = run("resume", f"{out}.ckpt")
+    assert proc.returncode == 1 and "changed" in proc.stderr.decode()
+
+
+def test_generate_cli(model_file, tmp_path):
+    proc = run("generate", model_file, "--prompt", "Alice", "-n", 64, "-t", 0.8, "--seed", 7, "-q")
+    assert proc.returncode == 0 and len(proc.stdout) == 64
+    again = run("generate", model_file, "--prompt", "Alice", "-n", 64, "-t", 0.8, "--seed", 7, "-q")
+    assert again.stdout == proc.stdout
+    out = tmp_path / "g.txt"
+    assert run("generate", model_file, "-n", 10, "-o", out).returncode == 0
+    assert len(out.read_bytes()) == 10
+    assert run("generate", model_file, "-n", 10, "-o", out).returncode == 1  # exists, no --force
