@@ -1,6 +1,10 @@
 """gmixpy: a byte-level language model built from context-mixing compression (a port of gmix)."""
 __version__ = "0.1.0"
 
+from ._cache import configure_cache as _configure_cache
+
+_configure_cache()  # before any module imports Numba: the kernel cache is keyed by this source tree
+
 from io import BytesIO as _BytesIO
 
 __all__ = ["compress", "decompress", "Model", "ArchiveError", "__version__"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from ._jit import njit
 from .coder.arithmetic import CoderState
-from .contexts.basic import BasicState, HistoryMemory, basic_learn, basic_new, basic_predict
+from .contexts.basic import LAST_BYTE, BasicState, HistoryMemory, basic_learn, basic_new, basic_predict
 from .contexts.indirect_hash import IndirectHashParams, IndirectHashState, indirect_hash_new, indirect_hash_update
 from .contexts.interval import IntervalParams, interval_new, interval_update
 from .contexts.skip import SkipParams, skip_new, skip_update
@@ -26,11 +26,18 @@ from .mixer.mixer import MixerMemory, MixerParams, MixerState, mixer_learn, mixe
 from .mixer.sigmoid import logistic
 from .models.indirect import IndirectMemory, IndirectParams, IndirectState, indirect_learn, indirect_new, \
     indirect_predict
+from .models.byte_model import ByteModelParams, ByteModelState, byte_models_new, byte_models_predict, \
+    byte_models_update
+from .models.lstm import LstmMemory, LstmParams, LstmState
 from .models.match import MatchMemory, MatchParams, MatchState, match_learn, match_new, match_predict
-from .spec import Indirect, IndirectHash, Interval, Match, Skip, Specification
+from .models.ppmd import PpmdParams, PpmdState
+from .spec import Indirect, IndirectHash, Interval, Lstm, Match, Ppmd, Skip, Specification
 
 
 class Params(NamedTuple):  # immutable, built from the specification
+    byte_models: ByteModelParams
+    ppmd: PpmdParams
+    lstm: LstmParams
     skip: SkipParams
     interval: IntervalParams
     indirect_hash: IndirectHashParams
@@ -41,6 +48,7 @@ class Params(NamedTuple):  # immutable, built from the specification
 
 class LongTermMemory(NamedTuple):  # written only by learning
     history: HistoryMemory
+    lstm: LstmMemory
     indirect: IndirectMemory
     match: MatchMemory
     mixer: MixerMemory
@@ -48,6 +56,9 @@ class LongTermMemory(NamedTuple):  # written only by learning
 
 class ShortTermMemory(NamedTuple):  # the running state
     basic: BasicState
+    byte_models: ByteModelState
+    ppmd: PpmdState               # PPMd's whole model (gmix counts it as running state: see byte_model.py)
+    lstm: LstmState
     indirect_hash: IndirectHashState
     indirect: IndirectState
     match: MatchState
@@ -69,12 +80,18 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
 
     indirect = of(Indirect)
     match = of(Match)
+    ppmd, lstm = of(Ppmd), of(Lstm)
+    bp, pp, ps, lp, lm, ls, bstate = byte_models_new(spec, ppmd[0][1] if ppmd else -1, lstm[0][1] if lstm else -1,
+                                                     ppmd[0][0] if ppmd else None, lstm[0][0] if lstm else None)
     basic_state, history = basic_new(len(slots), spec.history_reserve)
     ih_params, ih_state = indirect_hash_new([c for c in spec.contexts if isinstance(c, IndirectHash)], slots)
     ind_params, ind_memory, ind_state = indirect_new([m for m, _ in indirect], slots, [s for _, s in indirect])
     m_params, m_memory, m_state = match_new([m for m, _ in match], slots, [s for _, s in match])
     x_params, x_memory, x_state = mixer_new(spec.mixers, slots, n_inputs, spec.skip_connected())
     params = Params(
+        byte_models=bp,
+        ppmd=pp,
+        lstm=lp,
         skip=skip_new([c for c in spec.contexts if isinstance(c, Skip)], slots),
         interval=interval_new([c for c in spec.contexts if isinstance(c, Interval)], slots),
         indirect_hash=ih_params,
@@ -82,8 +99,8 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
         match=m_params,
         mixer=x_params,
     )
-    ltm = LongTermMemory(history=history, indirect=ind_memory, match=m_memory, mixer=x_memory)
-    stm = ShortTermMemory(basic=basic_state, indirect_hash=ih_state, indirect=ind_state, match=m_state,
+    ltm = LongTermMemory(history=history, lstm=lm, indirect=ind_memory, match=m_memory, mixer=x_memory)
+    stm = ShortTermMemory(basic=basic_state, byte_models=bstate, ppmd=ps, lstm=ls, indirect_hash=ih_state, indirect=ind_state, match=m_state,
                           mixer=x_state)
     return params, ltm, stm
 
@@ -97,11 +114,14 @@ def predict(P, L, S):
     """P(next bit = 1) as float32 in [1e-4, 1 - 1e-4]."""
     b = S.basic
     contexts = b.contexts
-    if basic_predict(b):
+    boundary = basic_predict(b)
+    if boundary:
         interval_update(P.interval, b)
         skip_update(P.skip, b)
         indirect_hash_update(P.indirect_hash, S.indirect_hash, contexts)
     inputs = S.mixer.inputs0
+    byte_models_predict(P.byte_models, P.ppmd, S.ppmd, P.lstm, L.lstm, S.lstm, S.byte_models, contexts, boundary,
+                        b.new_bit[0], contexts[LAST_BYTE], inputs)
     indirect_predict(P.indirect, L.indirect, S.indirect, contexts, inputs)
     match_predict(P.match, L.match, S.match, L.history, contexts, b.new_bit[0], b.recent_bits[0] == 1, inputs)
     out = mixer_predict(P.mixer, L.mixer, S.mixer, contexts, inputs)
@@ -119,6 +139,7 @@ def update(P, L, S, bit, learn):
     allocates at most P.mixer.widest weights: the chunk loops check capacity before each byte."""
     b = S.basic
     b.new_bit[0] = bit
+    byte_models_update(P.byte_models, P.lstm, L.lstm, S.lstm, b.recent_bits[0], bit, learn)
     if learn:
         basic_learn(b, L.history)
         indirect_learn(P.indirect, L.indirect, S.indirect, bit)

@@ -1,8 +1,9 @@
 """The presets: gmix's ensemble (src/predictor.cpp) written as a Specification.
 
 `fast`    gmix without PPMd and the LSTM, with gmix's table sizes (about 1.1 GB, as gmix).
-`default` the whole of gmix; until PPMd and the LSTM are ported it is the same ensemble as `fast`.
-`tiny`    the same models with tables of a few KB, for tests: it compiles and runs in seconds in under 64 MB.
+`default` the whole of gmix: PPMd (order 20, 2000 MB) and the LSTM (50 cells, horizon 100) as well.
+`tiny`    the same models with tables of a few KB, a 1 MB PPMd and a 4-cell LSTM, for tests: it compiles once
+          and runs in seconds in well under 200 MB.
 
 Table sizes are written as bit counts: an Indirect with table_bits=16 is gmix's `1 << 16`.  `shrink` takes bits
 off every table (never below 4 bits), which is how `tiny` is made from the same declaration.
@@ -108,8 +109,9 @@ def gmix(name: str, neural: bool, shrink: int = 0, history_reserve: int = 1 << 2
 
 PRESETS = {
     "fast": lambda: gmix("fast", neural=False),
-    "default": lambda: gmix("default", neural=False),
-    "tiny": lambda: gmix("tiny", neural=False, shrink=10, history_reserve=1 << 12),
+    "default": lambda: gmix("default", neural=True),
+    "tiny": lambda: gmix("tiny", neural=True, shrink=10, history_reserve=1 << 12, ppmd_memory_mb=1,
+                         lstm=Lstm(cells=4, layers=1, horizon=6)),
 }
 
 
