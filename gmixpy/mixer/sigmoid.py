@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 from .._jit import njit
 
@@ -21,35 +24,97 @@ _SQRT_HALF = 0.7071067811865476
 _POW2 = np.array([math.ldexp(1.0, k) for k in range(-1074, 1024)], dtype=np.float64)
 
 
+# exp: x = k ln2/64 + r with |r| <= ln2/128, e**x = 2**(k // 64) * 2**((k % 64) / 64) * e**r.  The 64 values
+# 2**(j/64) are stored as float64 pairs (hi + lo, 106 bits), computed here exactly with decimal arithmetic.
+def _two_to_j64():
+    from decimal import Decimal, getcontext
+
+    getcontext().prec = 60
+    hi, lo = [], []
+    for j in range(64):
+        d = Decimal(2) ** (Decimal(j) / Decimal(64))
+        h = float(d)
+        hi.append(h)
+        lo.append(float(d - Decimal(h)))
+    return np.array(hi, np.float64), np.array(lo, np.float64)
+
+
+_EXP_HI, _EXP_LO = _two_to_j64()
+_64_OVER_LN2 = 92.33248261689365446  # 64 / ln 2
+_LN2_64_HI = _LN2_HI / 64.0  # exact: _LN2_HI has 32 significant bits, so k * _LN2_64_HI is exact for |k| < 2**21
+_LN2_64_LO = _LN2_LO / 64.0
+_ROUND = 6755399441055744.0  # 1.5 * 2**52: (t + _ROUND) - _ROUND rounds t to the nearest integer, for |t| < 2**51
+
+
+@njit(inline="always")
+def _exp_parts(x):
+    """For |x| <= 745.2: (m, hi, lo, q) with e**x = 2**m * (hi + lo) * (1 + q), hi + lo = 2**(j/64) to 106
+    bits and q = e**r - 1 from a degree-5 polynomial (truncation error < r**6/720 < 4e-17 relative).
+    Only +, -, * and an exact rounding to an integer."""
+    kf = (x * _64_OVER_LN2 + _ROUND) - _ROUND
+    r = (x - kf * _LN2_64_HI) - kf * _LN2_64_LO  # |r| <= ln2/128 + tiny
+    q = 1.0 / 120.0
+    q = q * r + 1.0 / 24.0
+    q = q * r + 1.0 / 6.0
+    q = q * r + 0.5
+    q = q * r + 1.0
+    q = q * r
+    k = np.int64(kf)
+    j = k & 63
+    return k >> 6, _EXP_HI[j], _EXP_LO[j], q
+
+
 @njit(inline="always")
 def exp64(x):
-    """e**x in float64 from a Taylor polynomial on |r| <= ln2/2 and exact scaling by 2**k."""
+    """e**x in float64 (within 1 ulp), from a table of 2**(j/64), a short polynomial and exact scaling."""
     x = np.float64(x)
-    if x > 709.0:
+    if x > 709.8:
         return np.inf
-    if x < -745.0:
-        return 0.0
-    k = math.floor(x * _INV_LN2 + 0.5)
-    r = (x - k * _LN2_HI) - k * _LN2_LO
-    # Horner form of sum r**n/n! for n <= 13: truncation error < 2e-17 for |r| <= 0.347.
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    k = np.int64(k)
-    if k < -1022:  # the result is subnormal: scale in two exact steps so only the last rounds
-        return (p * _POW2[k + 1074 + 60]) * _POW2[-60 + 1074]
-    return p * _POW2[k + 1074]
+    if not x >= -745.2:
+        return 0.0 if x < -745.2 else x  # x < -745.2, or NaN
+    m, hi, lo, q = _exp_parts(x)
+    y = hi + (lo + hi * q)  # within 1 ulp of e**x / 2**m
+    if m > 1000:  # 2**m may not be representable: scale by 2**(m - 1), then exactly (or to inf) by 2
+        return (y * _POW2[m - 1 + 1074]) * 2.0
+    if m < -1021:  # the result is subnormal: scale in two exact steps so only the last rounds
+        return (y * _POW2[m + 1074 + 60]) * _POW2[-60 + 1074]
+    return y * _POW2[m + 1074]
+
+
+@intrinsic
+def _f64_bits(typingctx, x):
+    """The IEEE 754 bits of a float64, as int64."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+@intrinsic
+def _f64_from_bits(typingctx, bits):
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+_SMALLEST_NORMAL = 2.2250738585072014e-308
+
+
+@njit(inline="always")
+def _frexp_positive(x):
+    """math.frexp for finite x > 0, from the bits (math.frexp is a call into a C helper)."""
+    shift = 0
+    if x < _SMALLEST_NORMAL:  # subnormal: scale into the normal range, exactly
+        x = x * 18014398509481984.0  # 2**54
+        shift = 54
+    bits = _f64_bits(x)
+    e = ((bits >> 52) & 0x7FF) - 1022 - shift
+    return _f64_from_bits((bits & -0x7FF0000000000001) | 0x3FE0000000000000), e
 
 
 @njit(inline="always")
@@ -58,7 +123,7 @@ def log64(x):
     x = np.float64(x)
     if x <= 0.0:
         return -np.inf
-    m, e = math.frexp(x)  # x = m * 2**e, m in [0.5, 1)
+    m, e = _frexp_positive(x)  # x = m * 2**e, m in [0.5, 1)
     if m < _SQRT_HALF:
         m = m * 2.0
         e = e - 1
@@ -82,8 +147,18 @@ def log64(x):
 
 @njit(inline="always")
 def logistic(p):
-    """float32 logit -> float32 probability, as gmix's Sigmoid::Logistic: 1 / (1 + exp(-p)) in float32."""
-    e = np.float32(exp64(-np.float64(p)))
+    """float32 logit -> float32 probability, as gmix's Sigmoid::Logistic: 1 / (1 + exp(-p)) in float32.
+    exp(-p) is computed in float64 (`_exp_parts`) and rounded once to float32.  For |p| >= 120 the float32
+    of exp(-p) is inf or 0 either way, so p is clamped there and the scaling never leaves the normal range."""
+    x = -np.float64(p)
+    if not x >= -120.0:  # also NaN
+        x = -120.0
+    elif x > 120.0:
+        x = 120.0
+    m, hi, lo, q = _exp_parts(x)
+    # Within 2e-16 relative of exp(-p) before the final rounding to float32, so that rounding almost always
+    # gives the float32 nearest to the true value.
+    e = np.float32((hi + hi * q) * _POW2[m + 1074])
     return np.float32(1.0) / (np.float32(1.0) + e)
 
 
@@ -96,3 +171,79 @@ def logit(p):
     elif p > np.float32(0.9999):
         p = np.float32(0.9999)
     return np.float32(log64(np.float64(p / (np.float32(1.0) - p))))
+
+
+_V = 8  # lanes of logistic_many
+_F64V = ir.VectorType(ir.DoubleType(), _V)
+_F32V = ir.VectorType(ir.FloatType(), _V)
+_I64V = ir.VectorType(ir.IntType(64), _V)
+
+
+def _splat(value_type, value):
+    return ir.Constant(ir.VectorType(value_type, _V), [value] * _V)
+
+
+@intrinsic
+def _logistic_lanes(typingctx, values, table, n):
+    """values[i] = logistic(values[i]) for i < n, 8 at a time with vector instructions: the same operations in
+    the same order as `logistic`, lane by lane, so the results are identical.  values must have room for n
+    rounded up to a multiple of 8 (the lanes past n compute garbage, harmlessly)."""
+    sig = types.void(values, table, types.int64)
+
+    def codegen(context, builder, signature, args):
+        vp = context.make_array(signature.args[0])(context, builder, args[0]).data
+        tp = context.make_array(signature.args[1])(context, builder, args[1]).data
+        n = args[2]
+        i64, i32 = ir.IntType(64), ir.IntType(32)
+        f64 = ir.DoubleType()
+        fn = builder.function
+        before = builder.block
+        loop = fn.append_basic_block("logistic.loop")
+        body = fn.append_basic_block("logistic.body")
+        done = fn.append_basic_block("logistic.done")
+        builder.branch(loop)
+        builder.position_at_end(loop)
+        i = builder.phi(i64)
+        i.add_incoming(ir.Constant(i64, 0), before)
+        builder.cbranch(builder.icmp_signed("<", i, n), body, done)
+        builder.position_at_end(body)
+        b = builder
+        where = b.bitcast(b.gep(vp, [i]), _F32V.as_pointer())
+        p = b.load(where, align=4)
+        x = b.fsub(_splat(f64, -0.0), b.fpext(p, _F64V))  # exact negation
+        x = b.select(b.fcmp_ordered(">=", x, _splat(f64, -120.0)), x, _splat(f64, -120.0))
+        x = b.select(b.fcmp_ordered(">", x, _splat(f64, 120.0)), _splat(f64, 120.0), x)
+        kf = b.fsub(b.fadd(b.fmul(x, _splat(f64, _64_OVER_LN2)), _splat(f64, _ROUND)), _splat(f64, _ROUND))
+        r = b.fsub(b.fsub(x, b.fmul(kf, _splat(f64, _LN2_64_HI))), b.fmul(kf, _splat(f64, _LN2_64_LO)))
+        q = _splat(f64, 1.0 / 120.0)
+        for c in (1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0):
+            q = b.fadd(b.fmul(q, r), _splat(f64, c))
+        q = b.fmul(q, r)
+        k = b.fptosi(kf, _I64V)
+        j = b.and_(k, _splat(i64, 63))
+        m = b.ashr(k, _splat(i64, 6))
+        base = b.ptrtoint(tp, i64)
+        bv = b.insert_element(ir.Constant(_I64V, None), base, ir.Constant(i32, 0))
+        bv = b.shuffle_vector(bv, ir.Constant(_I64V, None), ir.Constant(ir.VectorType(i32, _V), [0] * _V))
+        ptrs = b.inttoptr(b.add(bv, b.shl(j, _splat(i64, 3))), ir.VectorType(f64.as_pointer(), _V))
+        gty = ir.FunctionType(_F64V, [ir.VectorType(f64.as_pointer(), _V), i32, ir.VectorType(ir.IntType(1), _V),
+                                      _F64V])
+        gather = cgutils.get_or_insert_function(b.module, gty, "llvm.masked.gather.v8f64.v8p0")
+        hi = b.call(gather, [ptrs, ir.Constant(i32, 8), _splat(ir.IntType(1), 1), ir.Constant(_F64V, None)])
+        scale = b.bitcast(b.shl(b.add(m, _splat(i64, 1023)), _splat(i64, 52)), _F64V)  # 2**m, exactly
+        e = b.fptrunc(b.fmul(b.fadd(hi, b.fmul(hi, q)), scale), _F32V)
+        one = _splat(ir.FloatType(), 1.0)
+        b.store(b.fdiv(one, b.fadd(one, e)), where, align=4)
+        i.add_incoming(b.add(i, ir.Constant(i64, _V)), b.block)
+        b.branch(loop)
+        builder.position_at_end(done)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(inline="always")
+def logistic_many(values, n):
+    """values[i] = logistic(values[i]) for i < n (bit-identical to `logistic`); values must have room for n
+    rounded up to a multiple of 8."""
+    _logistic_lanes(values, _EXP_HI, n)

@@ -19,16 +19,18 @@ import numpy as np
 from .._jit import njit
 from ..contexts.basic import BIT_CONTEXT
 from ..contexts.states import NONSTATIONARY, RUN_MAP
-from ..mixer.sigmoid import logistic
+from ..mixer.mixer import SCRATCH, prefetch, scratch
+from ..mixer.sigmoid import logistic_many
 
 _M32 = 0xFFFFFFFF
 
 
 @njit(inline="always")
-def mod32(a, d):
-    """a % d for 0 <= a < 2**32 and 0 < d < 2**32.  Integer division costs tens of cycles; a float64 quotient
-    (exact to within one for these ranges) and a correction costs a few, and is exact."""
-    q = np.int64(np.float64(a) / np.float64(d))
+def mod32(a, d, inverse):
+    """a % d for 0 <= a < 2**32 and 0 < d < 2**32, given inverse = 1.0 / d (float64).  Integer division costs
+    tens of cycles; a float64 quotient (within one of the true one for these ranges: its relative error is below
+    2**-51) and a correction cost a few, and the result is exact."""
+    q = np.int64(np.float64(a) * inverse)
     r = a - q * d
     if r < 0:
         r += d
@@ -41,6 +43,7 @@ class IndirectParams(NamedTuple):
     slot: np.ndarray           # int32[n], context slot read by each model
     table_offset: np.ndarray   # int64[n], first entry of each model's table in IndirectMemory.states
     table_size: np.ndarray     # int64[n], entries per table: 2**table_bits * 256 + 1
+    inverse_size: np.ndarray   # float64[n], 1.0 / table_size
     learning_rate: np.ndarray  # float32[n]
     input_index: np.ndarray    # int32[n], mixer input of the nonstationary logit; the run-map logit is the next
 
@@ -53,7 +56,7 @@ class IndirectMemory(NamedTuple):  # long-term memory
 
 class IndirectState(NamedTuple):  # short-term memory
     entry: np.ndarray          # int64[n], table entry each model read this bit (learn updates the same entry)
-    touch: np.ndarray          # int64[1], sink for the prefetch pass, so the compiler keeps its loads
+    touch: np.ndarray          # int64[1], unused (was the sink of a prefetch pass made of loads)
 
 
 def indirect_new(models, slots, input_index) -> tuple[IndirectParams, IndirectMemory, IndirectState]:
@@ -66,6 +69,7 @@ def indirect_new(models, slots, input_index) -> tuple[IndirectParams, IndirectMe
         slot=np.array([slots[m.context] for m in models], np.int32),
         table_offset=offsets,
         table_size=sizes,
+        inverse_size=1.0 / sizes.astype(np.float64),
         learning_rate=np.array([m.learning_rate for m in models], np.float32),
         input_index=np.array(input_index, np.int32),
     )
@@ -77,13 +81,18 @@ def indirect_new(models, slots, input_index) -> tuple[IndirectParams, IndirectMe
 def indirect_predict(p, m, s, contexts, inputs):
     bit_context = contexts[BIT_CONTEXT]
     n = p.slot.shape[0]
-    # Pass 1 only computes the entries and touches them: its iterations are short and independent, so the
-    # cache misses of all models are in flight together instead of one after another.
-    touched = 0
+    # Pass 1 only computes the entries and prefetches them: its iterations are short and independent, so the
+    # cache misses of all models are in flight together instead of one after another.  Within a byte, the
+    # next bit's entry is bit_context + 1 or + 2 entries further (the same cache line, or the next): it is
+    # prefetched now, a whole bit ahead.
+    ahead = 2 * (bit_context + 1) if bit_context < 127 else 0
     for i in range(n):
-        entry = p.table_offset[i] + mod32(((contexts[p.slot[i]] << 8) & _M32) + bit_context, p.table_size[i])
+        entry = p.table_offset[i] + mod32(((contexts[p.slot[i]] << 8) & _M32) + bit_context, p.table_size[i],
+                                          p.inverse_size[i])
         s.entry[i] = entry
-        touched |= m.states[entry, 0]
+        prefetch(m.states, 2 * entry)
+        if ahead:
+            prefetch(m.states, 2 * entry + ahead)
     for i in range(n):
         entry = s.entry[i]
         k = p.input_index[i]
@@ -91,22 +100,36 @@ def indirect_predict(p, m, s, contexts, inputs):
         inputs[k] = m.logits[i, 0, nonstationary] if nonstationary != 255 else np.float32(0.0)
         run = m.states[entry, 1]
         inputs[k + 1] = m.logits[i, 1, run] if run != 0 else np.float32(0.0)
-    s.touch[0] = touched
 
 
 @njit(inline="always")
 def indirect_learn(p, m, s, bit):
     fbit = np.float32(bit)
-    for i in range(p.slot.shape[0]):
-        entry = s.entry[i]
-        rate = p.learning_rate[i]
-        nonstationary = m.states[entry, 0] ^ 255
-        if nonstationary == 255:
-            nonstationary = 0  # first visit: start from state 0
-        logit = m.logits[i, 0, nonstationary]
-        m.logits[i, 0, nonstationary] = logit + (fbit - logistic(logit)) * rate
-        m.states[entry, 0] = NONSTATIONARY[nonstationary, bit] ^ 255
-        run = m.states[entry, 1]
-        logit = m.logits[i, 1, run]
-        m.logits[i, 1, run] = logit + (fbit - logistic(logit)) * rate
-        m.states[entry, 1] = RUN_MAP[run * 2 + bit]
+    probability = scratch()
+    n = p.slot.shape[0]
+    half = SCRATCH // 2
+    for first in range(0, n, half):
+        last = min(n, first + half)
+        # Every logit's logistic first, 8 at a time (`logistic_many`), then the updates.  No two logits read
+        # here are the same (each model has its own), so this is the same as updating model by model.
+        for i in range(first, last):
+            entry = s.entry[i]
+            nonstationary = m.states[entry, 0] ^ 255
+            if nonstationary == 255:
+                nonstationary = 0  # first visit: start from state 0
+            probability[2 * (i - first)] = m.logits[i, 0, nonstationary]
+            probability[2 * (i - first) + 1] = m.logits[i, 1, m.states[entry, 1]]
+        logistic_many(probability, 2 * (last - first))
+        for i in range(first, last):
+            entry = s.entry[i]
+            rate = p.learning_rate[i]
+            nonstationary = m.states[entry, 0] ^ 255
+            if nonstationary == 255:
+                nonstationary = 0
+            logit = m.logits[i, 0, nonstationary]
+            m.logits[i, 0, nonstationary] = logit + (fbit - probability[2 * (i - first)]) * rate
+            m.states[entry, 0] = NONSTATIONARY[nonstationary, bit] ^ 255
+            run = m.states[entry, 1]
+            logit = m.logits[i, 1, run]
+            m.logits[i, 1, run] = logit + (fbit - probability[2 * (i - first) + 1]) * rate
+            m.states[entry, 1] = RUN_MAP[run * 2 + bit]
