@@ -32,8 +32,11 @@ test: venv
 bench: venv
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
+# Thousands of mutated archives, model files and checkpoints (about five minutes); counts per outcome are printed
+# and written to bench-results/fuzz-*.json.  GMIXPY_FUZZ_CASES sets the number of random cases per family.
+FUZZ_CASES ?= 5000
 fuzz: venv
-	GMIXPY_FUZZ_CASES=5000 $(PY) -m pytest -q tests -k fuzz
+	GMIXPY_FUZZ_CASES=$(FUZZ_CASES) $(PY) -m pytest -q -s tests/test_fuzz.py
 
 clean-cache:
 	rm -rf $(HOME)/.cache/gmixpy/numba

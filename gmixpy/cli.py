@@ -42,8 +42,9 @@ def _describe_os_error(e: OSError) -> str:
     return f"{name + ': ' if name else ''}{e.strerror or e}"
 
 
-def run_guarded(fn, *args, kept: str = "", **kwargs):
-    """Run a command body, turning every expected failure into one line and an exit status."""
+def run_guarded(fn, *args, kept: str = "", left: str = "no partial output was left", **kwargs):
+    """Run a command body, turning every expected failure into one line and an exit status.  On an interruption
+    the line says what was `kept` and what was `left`."""
     from .archive import ArchiveError
     from .files import OutputExists
     from .serialize import ModelFileError
@@ -54,10 +55,10 @@ def run_guarded(fn, *args, kept: str = "", **kwargs):
     except (click.ClickException, click.exceptions.Exit, click.Abort):
         raise
     except KeyboardInterrupt:
-        click.echo(f"\ngmixpy: interrupted{'; ' + kept if kept else ''}; no partial output was left", err=True)
+        click.echo(f"\ngmixpy: interrupted{'; ' + kept if kept else ''}; {left}", err=True)
         sys.exit(130)
     except Terminated:
-        click.echo(f"\ngmixpy: terminated{'; ' + kept if kept else ''}; no partial output was left", err=True)
+        click.echo(f"\ngmixpy: terminated{'; ' + kept if kept else ''}; {left}", err=True)
         sys.exit(143)
     except (ArchiveError, OutputExists, ModelFileError, ValueError) as e:
         raise click.ClickException(str(e)) from None
@@ -369,7 +370,7 @@ def train(ctx, data, output, preset, from_model, test, test_every, metrics, chec
 
 
 def _train_loop(model, st, quiet):
-    from .runs import held_out, run_training
+    from .runs import best_path, held_out, run_training
 
     start = time.perf_counter()
     done_before = st.done
@@ -397,7 +398,7 @@ def _train_loop(model, st, quiet):
         if st.test:
             frozen = held_out(model, st.test, learn=False)
             click.echo(f"held-out {st.test}: {st.rows[-1][2]:.4f} bits per byte (learning), {frozen:.4f} "
-                       f"(frozen); best {st.best:.4f}, kept in {__import__('gmixpy.runs').runs.best_path(st.output)}",
+                       f"(frozen); best {st.best:.4f}, kept in {best_path(st.output)}",
                        err=True)
         click.echo(f"model written to {st.output} ({os.path.getsize(st.output):,} bytes)", err=True)
 
@@ -417,6 +418,7 @@ def resume(checkpoint, quiet):
         model, meta, run = serialize.load_checkpoint(checkpoint, {"coder": coder_new, "output": serialize.BYTES})
         command = meta.get("command")
         if command == "compress":
+            _check_compress_meta(meta, run, checkpoint, model)
             args = dict(meta["args"])
             args["checkpoint"] = checkpoint
             _remove_orphans(args["output"])
@@ -431,6 +433,60 @@ def resume(checkpoint, quiet):
             raise click.ClickException(f"{checkpoint}: unknown command {command!r} in checkpoint")
 
     run_guarded(body, kept=f"the checkpoint {checkpoint} is intact")
+
+
+def _check_compress_meta(meta, run, checkpoint, model):
+    """A compress checkpoint's state, every field of the right type (a damaged or crafted checkpoint is refused
+    here rather than failing half-way through the run)."""
+    from .serialize import ModelFileError
+
+    def bad(key):
+        return ModelFileError(f"{checkpoint}: damaged checkpoint (bad compression state: {key})")
+
+    def is_int(v, low=0, high=1 << 63):
+        return type(v) is int and low <= v < high
+
+    def is_hex16(v):
+        try:
+            return isinstance(v, str) and len(bytes.fromhex(v)) == 16
+        except ValueError:
+            return False
+
+    args = meta.get("args")
+    if not isinstance(args, dict):
+        raise bad("args")
+    for key in ("input", "output"):
+        if not isinstance(args.get(key), str) or not args[key] or args[key] == "-":
+            raise bad(key)
+    for key in ("preset", "model_path", "checkpoint"):
+        if args.get(key) is not None and not isinstance(args[key], str):
+            raise bad(key)
+    if not isinstance(args.get("force", False), bool) or not is_int(args.get("checkpoint_every"), 1):
+        raise bad("checkpoint_every")
+    if not is_int(meta.get("pos")):
+        raise bad("pos")
+    if not is_int(meta.get("crc"), 0, 1 << 32):
+        raise bad("crc")
+    if not is_hex16(meta.get("spec_digest")) or not is_hex16(meta.get("model_digest")):
+        raise bad("digest")
+    preset = meta.get("preset")
+    if not isinstance(preset, str) or len(preset) > 255 or not preset.isascii():
+        raise bad("preset")
+    if not is_int(meta.get("flags"), 0, 2):
+        raise bad("flags")
+    if meta["spec_digest"] != model.spec.digest().hex():
+        raise bad("specification digest")
+    if meta["flags"] == 0:
+        from . import presets
+
+        try:
+            same = presets.get(preset).digest() == model.spec.digest()
+        except ValueError:
+            same = False
+        if not same:
+            raise bad("preset")
+    if "coder" not in run or "output" not in run:
+        raise bad("run state")
 
 
 def _remove_orphans(output):
@@ -482,8 +538,15 @@ def generate(model_path, prompt, prompt_file, n_bytes, temperature, seed, learn_
             out = sys.stdout.buffer
 
             def emit(block):
-                out.write(block)
-                out.flush()
+                try:
+                    out.write(block)
+                    out.flush()
+                except BrokenPipeError:
+                    raise
+                except OSError as e:
+                    from .files import stdout_failed
+
+                    raise stdout_failed(e) from None
 
             n = generate_bytes(model, text, n_bytes, temperature, seed, learn_prompt, emit)
             if n:
@@ -493,7 +556,8 @@ def generate(model_path, prompt, prompt_file, n_bytes, temperature, seed, learn_
             click.echo(f"generated {n:,} bytes in {seconds:.2f} s ({n / seconds if seconds else 0:.1f} bytes/s)",
                        err=True)
 
-    run_guarded(body, kept="the model file is intact")
+    run_guarded(body, kept="the model file is intact",
+                left="no partial output was left" if output else "the text generated so far went to stdout")
 
 
 @main.command(name="eval")

@@ -50,20 +50,23 @@ def compress_stream(model: Model, src: BinaryIO, dst: BinaryIO, progress: Progre
 
 def decompress_stream(model: Model, src: BinaryIO, dst: BinaryIO, length: int,
                       progress: Progress = _nothing) -> int:
-    """Decode `length` bytes from the coded stream in src into dst.  Returns their CRC32.  Raises ArchiveError
-    when the stream runs out before `length` bytes are decoded."""
+    """Decode `length` bytes from the coded stream in src (which must end exactly where the stream does) into
+    dst.  Returns their CRC32.  Raises ArchiveError when the stream runs out before `length` bytes are decoded
+    or when data follows its end."""
     coder = coder_new()
     capacity = 4 * CHUNK + 64
     inp = np.zeros(capacity, np.uint8)
     in_len = in_pos = 0
+    base = 0  # stream offset of inp[0]
     final = False
     out = np.empty(CHUNK, np.uint8)
 
     def refill():
-        nonlocal in_len, in_pos, final
+        nonlocal in_len, in_pos, final, base
         rest = in_len - in_pos
         if rest > 0:
             inp[:rest] = inp[in_pos:in_len]
+        base += in_pos  # refill runs only before the end is reached, so in_pos <= in_len
         in_len, in_pos = max(rest, 0), 0
         while not final and in_len < capacity:
             block = src.read(capacity - in_len)
@@ -93,6 +96,14 @@ def decompress_stream(model: Model, src: BinaryIO, dst: BinaryIO, length: int,
             progress(n)
         if n < want and (final or in_len - in_pos >= engine.IN_BYTES_PER_BYTE):
             model.room()
+    # The encoder's last byte is the one before the decoder's 4-byte window runs 3 bytes past the stream: a
+    # complete stream has exactly in_pos - 3 bytes.  Fewer means truncation, more means trailing data.
+    end = base + in_pos - 3
+    available = base + in_len
+    if final and end > available:
+        raise ArchiveError("truncated or corrupt archive (the coded stream ends too early)")
+    if end < available or (not final and src.read(1)):
+        raise ArchiveError("corrupt archive (unexpected data after the end of the coded stream)")
     return crc
 
 

@@ -31,12 +31,18 @@ def atomic_output(path: str, force: bool = False) -> Iterator[BinaryIO]:
     """Yield a temporary file that replaces `path` when the block completes (see the module docstring)."""
     if path == "-":
         with tempfile.TemporaryFile() as tmp:
-            yield tmp
-            tmp.flush()
+            try:
+                yield tmp
+                tmp.flush()
+            except OSError as e:
+                raise _named(e, "a temporary file") from None
             tmp.seek(0)
             out = sys.stdout.buffer
-            shutil.copyfileobj(tmp, out)
-            out.flush()
+            try:
+                shutil.copyfileobj(tmp, out)
+                out.flush()
+            except OSError as e:
+                raise stdout_failed(e) from None
         return
     target = Path(path)
     if target.exists() and not force:
@@ -47,14 +53,35 @@ def atomic_output(path: str, force: bool = False) -> Iterator[BinaryIO]:
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode a plain open() would
         with os.fdopen(fd, "w+b") as tmp:
-            yield tmp
-            tmp.flush()
-            os.fsync(tmp.fileno())
+            try:
+                yield tmp
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            except OSError as e:
+                raise _named(e, path) from None
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
+
+
+def _named(e: OSError, name: str) -> OSError:
+    """`e` with a file name, so that "no space left on device" says where (writes to a file object lose it)."""
+    if e.filename is None and e.errno is not None and not isinstance(e, BrokenPipeError):
+        return OSError(e.errno, e.strerror, name)
+    return e
+
+
+def stdout_failed(e: OSError) -> OSError:
+    """A failed write to stdout: point stdout at /dev/null so that the interpreter's final flush of what is still
+    buffered does not report the same failure a second time, and name it in the error."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        fd = sys.stdout.fileno()
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
+    return _named(e, "stdout")
 
 
 @contextlib.contextmanager

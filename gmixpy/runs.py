@@ -100,6 +100,40 @@ class TrainState:
 
     @classmethod
     def from_meta(cls, meta: dict) -> "TrainState":
+        """The state saved in a checkpoint's meta; raises serialize.ModelFileError when a field is missing or
+        of the wrong type (a damaged or crafted checkpoint), so nothing fails later half-way through a run."""
+        def bad(key):
+            return serialize.ModelFileError(f"damaged checkpoint (bad training state: {key})")
+
+        def num(v, kind=int):
+            return isinstance(v, kind) and not isinstance(v, bool) and (kind is not float or v == v)
+
+        for key in ("files", "sizes", "output"):
+            if key not in meta:
+                raise bad(key)
+        files, sizes = meta["files"], meta["sizes"]
+        if not isinstance(files, list) or not all(isinstance(x, str) for x in files) or not files:
+            raise bad("files")
+        if not isinstance(sizes, list) or len(sizes) != len(files) or not all(num(x) and x >= 0 for x in sizes):
+            raise bad("sizes")
+        checks = {
+            "output": lambda v: isinstance(v, str) and v != "",
+            "test": lambda v: v is None or isinstance(v, str),
+            "metrics": lambda v: v is None or isinstance(v, str),
+            "checkpoint": lambda v: v is None or isinstance(v, str),
+            "test_every": lambda v: num(v) and v >= 0,
+            "checkpoint_every": lambda v: num(v) and v >= 0,
+            "force": lambda v: isinstance(v, bool),
+            "done": lambda v: num(v) and 0 <= v <= sum(sizes),
+            "train_bits": lambda v: num(v, (int, float)) and v >= 0,
+            "best": lambda v: v is None or num(v, (int, float)),
+            "rows": lambda v: isinstance(v, list) and all(
+                isinstance(r, list) and len(r) == 3 and all(num(x, (int, float)) for x in r) for r in v),
+            "start_bytes": lambda v: num(v) and v >= 0,
+        }
+        for key, ok in checks.items():
+            if key in meta and not ok(meta[key]):
+                raise bad(key)
         return cls(**{k: meta[k] for k in cls.__dataclass_fields__ if k in meta})
 
 
@@ -116,7 +150,7 @@ def run_training(model: Model, st: TrainState, progress: Progress = _nothing,
                  on_eval: Callable[[int, float, float | None], None] | None = None) -> Model:
     """Train `model` on st.files from st.done onwards; evaluations and checkpoints at multiples of their
     intervals.  Saves st.output at the end (and the best model by held-out score beside it)."""
-    offsets = np.cumsum([0] + st.sizes)
+    offsets = np.cumsum([0] + st.sizes, dtype=np.int64)  # 64-bit on every platform
     start = time.perf_counter()
     while st.done < st.total:
         index = int(np.searchsorted(offsets, st.done, side="right") - 1)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -149,6 +150,98 @@ class _Reader:
         return data
 
 
+_DTYPE = re.compile(r"^[<>|][uif][1248]$")
+_MAX_DIM = 1 << 48
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 1 << 40
+
+
+def _spec_limits() -> tuple[dict[str, float], int]:
+    """Upper bounds for the size fields of a specification read from a file: twice the largest value any
+    built-in preset uses (one more for bit counts, twice as many models), so that a crafted file cannot make
+    Model.new allocate or initialise absurd tables before its arrays are checked."""
+    from .. import presets
+
+    limits: dict[str, float] = {}
+    items = 0
+    for name in presets.PRESETS:
+        doc = json.loads(presets.get(name).to_json())
+        for section in ("contexts", "models", "mixers"):
+            items = max(items, len(doc[section]))
+            for item in doc[section]:
+                for k, v in item.items():
+                    if isinstance(v, (int, float)) and not isinstance(v, bool):
+                        limits[k] = max(limits.get(k, 0), v)
+        limits["history_reserve"] = max(limits.get("history_reserve", 0), doc["history_reserve"])
+    return {k: (v + 1 if k.endswith("bits") else 2 * v) for k, v in limits.items()}, 2 * items
+
+
+def _check_spec_doc(doc, path: str) -> None:
+    if not isinstance(doc, dict):
+        raise ModelFileError(f"{path}: damaged model file (unreadable specification)")
+    if not isinstance(doc.get("name"), str) or len(doc["name"]) > 255:
+        raise ModelFileError(f"{path}: damaged model file (bad specification: name)")
+    limits, max_items = _spec_limits()
+    for section in ("contexts", "models", "mixers"):
+        items = doc.get(section)
+        if not isinstance(items, list) or len(items) > max_items:
+            raise ModelFileError(f"{path}: damaged model file (bad specification: {section})")
+        for item in items:
+            if not isinstance(item, dict):
+                raise ModelFileError(f"{path}: damaged model file (bad specification: {section})")
+            for k, v in item.items():
+                if isinstance(v, list) and len(v) > 64:
+                    raise ModelFileError(f"{path}: damaged model file (bad specification: {k})")
+                _check_number(k, v, limits, path)
+    _check_number("history_reserve", doc.get("history_reserve", 0), limits, path)
+
+
+def _check_number(key, v, limits, path):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return
+    if v != v or v < 0 or (key in limits and v > limits[key]):
+        raise ModelFileError(f"{path}: specification field {key} = {v} is outside what this gmixpy loads")
+
+
+def _check_declared(declared, path: str) -> list[tuple[str, str, tuple[int, ...]]]:
+    """The header's array list as (name, dtype, shape), every field of the right type."""
+    if not isinstance(declared, list):
+        raise ModelFileError(f"{path}: damaged model file (bad array list)")
+    out = []
+    for d in declared:
+        if not isinstance(d, dict) or set(d) != {"name", "dtype", "shape"}:
+            raise ModelFileError(f"{path}: damaged model file (bad array entry)")
+        name, dtype, shape = d["name"], d["dtype"], d["shape"]
+        if not isinstance(name, str) or not isinstance(dtype, str) or not _DTYPE.match(dtype):
+            raise ModelFileError(f"{path}: damaged model file (bad array entry {str(name)[:80]!r})")
+        if not isinstance(shape, list) or len(shape) > 8 or not all(
+                type(n) is int and 0 <= n <= _MAX_DIM for n in shape):
+            raise ModelFileError(f"{path}: damaged model file (bad shape for {name[:80]!r})")
+        out.append((name, dtype, tuple(shape)))
+    return out
+
+
+def _check_sizes(declared, size_left: int, path: str) -> None:
+    """Before anything is allocated: every declared array must fit in the bytes the file has left (each 1 MiB
+    block takes at least one byte, an all-zero block exactly one, a compressed one at least 1/1032 of what it
+    holds) and all of them together in this machine's memory."""
+    blocks = total = 0
+    for name, dtype, shape in declared:
+        nbytes = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+        blocks += -(-nbytes // BLOCK)
+        total += nbytes * (2 if name in GROWING else 1)
+    if blocks > size_left:
+        raise ModelFileError(f"{path}: truncated or damaged file (its header declares {total:,} bytes of arrays, "
+                             f"more than its {size_left:,} remaining bytes can hold)")
+    if total > _physical_memory():
+        raise ModelFileError(f"{path}: its arrays need {total:,} bytes, more than this machine's memory")
+
+
 def _read(path: str, want_kind: int, run_state_template: dict | None = None):
     p = Path(path)
     with open(p, "rb") as f:
@@ -172,25 +265,35 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None):
                                  f"not {what[want_kind]}")
         if n_json > MAX_JSON:
             raise ModelFileError(f"{path}: damaged model file (header too large)")
+        text = r.read(n_json)
         try:
-            header = json.loads(r.read(n_json))
-            spec = Specification.from_json(json.dumps(header["spec"]))
-            declared = header["arrays"]
-            meta = header["meta"]
-        except ModelFileError:
-            raise
-        except Exception:
+            header = json.loads(text)
+        except (ValueError, RecursionError):
             raise ModelFileError(f"{path}: damaged model file (unreadable header)") from None
+        if not isinstance(header, dict) or not {"spec", "arrays", "meta"} <= set(header):
+            raise ModelFileError(f"{path}: damaged model file (unreadable header)")
+        meta = header["meta"]
+        if not isinstance(meta, dict):
+            raise ModelFileError(f"{path}: damaged model file (bad meta)")
+        declared = _check_declared(header["arrays"], path)
+        _check_sizes(declared, size - DIGEST - r.pos, path)
+        _check_spec_doc(header["spec"], path)
+        try:
+            spec = Specification.from_json(json.dumps(header["spec"]))
+        except Exception:
+            raise ModelFileError(f"{path}: damaged model file (unusable specification)") from None
         try:
             model = Model.new(spec)
         except MemoryError:
             raise ModelFileError(f"{path}: not enough memory for this model's specification") from None
+        except Exception:
+            raise ModelFileError(f"{path}: damaged model file (unusable specification)") from None
         extra = {}
         variable = set()
         if run_state_template is not None:
-            names = {d.get("name") for d in declared if isinstance(d, dict)}
+            names = {name for name, _, _ in declared}
             for k, v in run_state_template.items():
-                if not any(n == k or str(n).startswith(k + ".") for n in names):
+                if not any(n == k or n.startswith(k + ".") for n in names):
                     continue  # this kind of run keeps no such state (a training run has no coder)
                 if v is BYTES:  # a byte string of any length, e.g. the output written so far
                     variable.add(k)
@@ -202,18 +305,18 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None):
             raise ModelFileError(f"{path}: its arrays do not match its specification (different gmixpy version?)")
         loaded: dict[str, np.ndarray] = {}
         replacements: dict[str, np.ndarray] = {}
-        for d, (name, array) in zip(declared, expected):
-            if not isinstance(d, dict) or d.get("name") != name or d.get("dtype") != array.dtype.str:
-                raise ModelFileError(f"{path}: its arrays do not match its specification ({d.get('name')!r})")
-            shape = tuple(d.get("shape", ()))
+        for (d_name, d_dtype, shape), (name, array) in zip(declared, expected):
+            if d_name != name or d_dtype != array.dtype.str:
+                raise ModelFileError(f"{path}: its arrays do not match its specification ({d_name[:80]!r})")
             if name in variable:
-                if len(shape) != 1 or not (0 <= shape[0] <= size * 1100):
+                if len(shape) != 1:
                     raise ModelFileError(f"{path}: damaged checkpoint (bad size for {name})")
                 target = np.zeros(shape[0], np.uint8)
                 replacements[name] = target
                 view = target
             elif name in GROWING:
-                if len(shape) != 1 or not (0 <= shape[0] <= (size // 1) * 1024 + array.shape[0]):
+                # bounded by _check_sizes: the file's own bytes and the machine's memory
+                if len(shape) != 1 or shape[0] < 0:
                     raise ModelFileError(f"{path}: damaged model file (bad size for {name})")
                 target = np.zeros(max(array.shape[0], 2 * shape[0]), array.dtype)
                 replacements[name] = target

@@ -1,0 +1,260 @@
+"""Faults: SIGINT and SIGTERM in the middle of every long command, and a full disk.  Each must leave no partial
+output (no *.tmp either), keep the input and any previous output intact, exit with 130 / 143 and say in one line
+what was kept."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gmixpy import serialize
+from gmixpy.cli import main
+from gmixpy.model import Model
+from gmixpy.runs import evaluate
+
+GMIXPY = [sys.executable, "-m", "gmixpy"]
+OUTCOMES: list[str] = []
+
+
+def _lines(text: str) -> list[str]:
+    return [x for x in text.replace("\r", "\n").splitlines() if x.strip() and "%|" not in x and "B/s]" not in x]
+
+
+def interrupt(args, sig, cwd, started=lambda: True, delay=1.0):
+    """Run gmixpy with `args`, wait until its progress bar has appeared on stderr and `started()` holds, let it
+    run `delay` seconds more, send `sig`; return (exit status, stderr)."""
+    proc = subprocess.Popen(GMIXPY + [str(a) for a in args], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    err = bytearray()
+    seen = threading.Event()
+
+    def reader():
+        while chunk := proc.stderr.read1(4096):
+            err.extend(chunk)
+            if b"%" in err or b"B/s" in err:
+                seen.set()
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 300
+    while not (seen.is_set() and started()) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, f"finished before the signal: {err.decode(errors='replace')}"
+    time.sleep(delay)
+    proc.send_signal(sig)
+    code = proc.wait(timeout=120)
+    t.join(timeout=10)
+    return code, err.decode(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def big_input(alice):
+    # ~600 KB: tens of seconds with the tiny preset, so the signal always lands in the middle
+    return b"".join(alice[i:] + alice[:i] for i in (0, 1000, 5000, 20000))
+
+
+def _check(code, err, sig, fragment):
+    want = 130 if sig == signal.SIGINT else 143
+    assert code == want, (code, err)
+    assert "Traceback" not in err, err
+    lines = _lines(err)
+    assert len(lines) == 1, err
+    assert fragment in lines[0], err
+    OUTCOMES.append(f"{sig.name}: exit {code}: {lines[0]}")
+
+
+def _no_tmp(d: Path):
+    return [p.name for p in d.iterdir() if p.name.endswith(".tmp")] == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_compress(tmp_path, big_input, sig):
+    src = tmp_path / "big.txt"
+    src.write_bytes(big_input)
+    out = tmp_path / "big.txt.gmx"
+    out.write_bytes(b"previous archive")
+    tmps = lambda: any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # noqa: E731
+    code, err = interrupt(["compress", src, "-p", "tiny", "--force"], sig, tmp_path, started=tmps)
+    _check(code, err, sig, f"{src} is intact")
+    assert src.read_bytes() == big_input
+    assert out.read_bytes() == b"previous archive"
+    assert _no_tmp(tmp_path)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_compress_with_checkpoints(tmp_path, big_input, sig):
+    src = tmp_path / "big.txt"
+    src.write_bytes(big_input)
+    ckpt = tmp_path / "big.txt.gmx.ckpt"
+    code, err = interrupt(["compress", src, "-p", "tiny", "--checkpoint-every", "65536"], sig, tmp_path,
+                          started=ckpt.exists, delay=0.5)
+    _check(code, err, sig, f"gmixpy resume {ckpt}")
+    assert not (tmp_path / "big.txt.gmx").exists()
+    assert _no_tmp(tmp_path)
+    assert ckpt.exists()
+    serialize.load_checkpoint(str(ckpt), {"coder": __import__("gmixpy.coder.arithmetic").coder.arithmetic.coder_new,
+                                          "output": serialize.BYTES})
+
+
+@pytest.fixture(scope="module")
+def big_archive(tmp_path_factory, big_input):
+    import gmixpy
+
+    return gmixpy.compress(big_input, preset="tiny")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_decompress(tmp_path, big_archive, sig):
+    src = tmp_path / "big.gmx"
+    src.write_bytes(big_archive)
+    out = tmp_path / "big"
+    out.write_bytes(b"previous output")
+    tmps = lambda: any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # noqa: E731
+    code, err = interrupt(["decompress", src, "--force"], sig, tmp_path, started=tmps)
+    _check(code, err, sig, f"{src} is intact")
+    assert src.read_bytes() == big_archive
+    assert out.read_bytes() == b"previous output"
+    assert _no_tmp(tmp_path)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_train(tmp_path, big_input, sig):
+    src = tmp_path / "corpus.txt"
+    src.write_bytes(big_input)
+    out = tmp_path / "m.gmxm"
+    out.write_bytes(b"previous model")
+    code, err = interrupt(["train", src, "-o", out, "-p", "tiny", "--force"], sig, tmp_path)
+    _check(code, err, sig, "the input files are intact")
+    assert out.read_bytes() == b"previous model"
+    assert src.read_bytes() == big_input
+    assert _no_tmp(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory, alice):
+    m = Model.new("tiny")
+    evaluate(m, alice[:5000], learn=True)
+    path = tmp_path_factory.mktemp("gen") / "m.gmxm"
+    serialize.save(str(path), m)
+    return path
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_generate(tmp_path, small_model, sig):
+    model = tmp_path / "m.gmxm"
+    model.write_bytes(small_model.read_bytes())
+    out = tmp_path / "text.txt"
+    out.write_bytes(b"previous text")
+    tmps = lambda: any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # noqa: E731
+    # generation shows no progress bar: wait for the temporary output instead
+    proc_args = ["generate", model, "-n", "100000000", "-o", out, "--force"]
+    code, err = _interrupt_no_bar(proc_args, sig, tmp_path, tmps)
+    _check(code, err, sig, "the model file is intact")
+    assert model.read_bytes() == small_model.read_bytes()
+    assert out.read_bytes() == b"previous text"
+    assert _no_tmp(tmp_path)
+
+
+def _interrupt_no_bar(args, sig, cwd, started):
+    proc = subprocess.Popen(GMIXPY + [str(a) for a in args], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not started() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err.decode(errors="replace")
+
+
+# ---- a full disk -------------------------------------------------------------------------------------------------
+
+class _FullDisk:
+    """A file object whose writes fail with ENOSPC once `limit` bytes have been written (like a full disk)."""
+
+    def __init__(self, f, limit):
+        self._f, self._left = f, limit
+
+    def write(self, data):
+        if len(data) > self._left:
+            self._f.write(bytes(data[: self._left]))
+            self._left = 0
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._left -= len(data)
+        return self._f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self._f.__exit__(*exc)
+
+
+@pytest.mark.parametrize("limit", [0, 100, 1000])
+def test_full_disk_compress_and_decompress(tmp_path, monkeypatch, sample_text, limit):
+    import gmixpy
+    import gmixpy.files as files
+
+    real = os.fdopen
+    monkeypatch.setattr(files.os, "fdopen", lambda fd, mode="r", *a, **k: _FullDisk(real(fd, mode, *a, **k), limit))
+    src = tmp_path / "s.txt"
+    src.write_bytes(sample_text)
+    runner = CliRunner()
+    result = runner.invoke(main, ["compress", str(src), "-p", "tiny", "-q"])
+    assert result.exit_code == 1, result.output
+    lines = _lines(result.output)
+    assert len(lines) == 1 and "no space left on device" in lines[0] and "s.txt.gmx" in lines[0], result.output
+    OUTCOMES.append(f"ENOSPC compress: exit 1: {lines[0]}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.txt"]
+    arc = tmp_path / "a.gmx"
+    arc.write_bytes(gmixpy.compress(sample_text, preset="tiny"))
+    result = runner.invoke(main, ["decompress", str(arc), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 1 and "no space left on device" in result.output, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.gmx", "s.txt"]
+
+
+def test_full_disk_model_save(tmp_path, monkeypatch, sample_text):
+    import gmixpy.files as files
+
+    real = os.fdopen
+    monkeypatch.setattr(files.os, "fdopen", lambda fd, mode="r", *a, **k: _FullDisk(real(fd, mode, *a, **k), 1000))
+    src = tmp_path / "s.txt"
+    src.write_bytes(sample_text)
+    out = tmp_path / "m.gmxm"
+    out.write_bytes(b"previous model")
+    result = CliRunner().invoke(main, ["train", str(src), "-o", str(out), "-p", "tiny", "-q", "--force"])
+    assert result.exit_code == 1, result.output
+    assert "no space left on device" in result.output and "m.gmxm" in result.output
+    assert out.read_bytes() == b"previous model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.gmxm", "s.txt"]
+
+
+def test_full_stdout_dev_full(tmp_path, sample_text):
+    """`-o -` onto a full device (/dev/full): one line, exit status 1, no second report at exit."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    src = tmp_path / "s.txt"
+    src.write_bytes(sample_text)
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run(GMIXPY + ["compress", str(src), "-o", "-", "-p", "tiny", "-q"], stdout=full,
+                              stderr=subprocess.PIPE, timeout=300)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
+    assert len(_lines(err)) == 1 and "no space left on device" in err, err
+    OUTCOMES.append(f"ENOSPC stdout: exit 1: {_lines(err)[0]}")
+
+
+def test_zz_print_outcomes():
+    print("\n" + "\n".join(OUTCOMES))
