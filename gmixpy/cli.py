@@ -224,7 +224,7 @@ def _compress_body(args, resume_state, quiet):
                     serialize.save_checkpoint(ckpt, model, {"coder": coder, "output": written}, meta)
                     after_checkpoint()
 
-                total, crc = compress_run(model, src, dst, header, pos, crc, coder, checkpoint if every else None,
+                total, crc = compress_run(model, src, dst, pos, crc, coder, checkpoint if every else None,
                                           every, bar)
                 end = dst.tell()
                 header.length, header.crc32 = total, crc

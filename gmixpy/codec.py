@@ -26,26 +26,13 @@ def _nothing(_: int) -> None:
 
 
 def compress_stream(model: Model, src: BinaryIO, dst: BinaryIO, progress: Progress = _nothing) -> tuple[int, int, int]:
-    """Code every byte of src into dst, learning as it goes.  Returns (bytes in, CRC32, stream bytes out)."""
-    coder = coder_new()
-    out = np.empty(CHUNK * engine.OUT_BYTES_PER_BYTE + 16, np.uint8)
-    crc = total = written = 0
-    while block := src.read(CHUNK):
-        crc = zlib.crc32(block, crc)
-        data = np.frombuffer(block, np.uint8)
-        pos = 0
-        while pos < len(data):
-            start = pos
-            pos, n = engine.compress_chunk(model.params, model.ltm, model.stm, coder, data, pos, len(data), out, 0)
-            dst.write(out[:n].tobytes())
-            written += n
-            progress(pos - start)
-            if pos < len(data):
-                model.room()
-        total += len(data)
-    n = engine.compress_finish(coder, out, 0)
-    dst.write(out[:n].tobytes())
-    return total, crc, written + n
+    """Code every byte of src into the seekable dst, learning as it goes.  Returns (bytes in, CRC32, stream
+    bytes out).  The chunk loop itself is runs.compress_run, shared with checkpointed compression."""
+    from .runs import compress_run
+
+    start = dst.tell()
+    total, crc = compress_run(model, src, dst, 0, 0, coder_new(), None, 0, progress)
+    return total, crc, dst.tell() - start
 
 
 def decompress_stream(model: Model, src: BinaryIO, dst: BinaryIO, length: int,

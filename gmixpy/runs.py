@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from . import engine, serialize
-from .archive import FLAG_MODEL, Header
+
 from .coder.arithmetic import CoderState, coder_new
 from .files import atomic_output, input_files
 from .model import Model, deep_copy
@@ -219,7 +219,7 @@ def start_training(data: list[str], output: str, preset: str | None, from_model:
 
 # ---- compression with checkpoints ----------------------------------------------------------------------------
 
-def compress_run(model: Model, src, dst, header: Header, pos: int, crc: int, coder: CoderState,
+def compress_run(model: Model, src, dst, pos: int, crc: int, coder: CoderState,
                  checkpoint: Callable[[int, int], None] | None, every: int, progress: Progress = _nothing
                  ) -> tuple[int, int]:
     """Continue compressing src (positioned at byte `pos`) into dst (positioned after what was written).
