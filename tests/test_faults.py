@@ -55,6 +55,21 @@ def interrupt(args, sig, cwd, started=lambda: True, delay=1.0):
     return code, err.decode(errors="replace")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def warm_kernels():
+    """Compile every kernel the commands use before any signal is sent: with a cold Numba cache (a fresh CI
+    machine) a subprocess would otherwise still be compiling when it is interrupted, which is not what these
+    tests are about.  The cache directory is shared with the subprocesses through NUMBA_CACHE_DIR."""
+    import gmixpy
+    from gmixpy.generate import generate_bytes
+
+    blob = gmixpy.compress(b"warm up " * 20, preset="tiny")
+    gmixpy.decompress(blob)
+    m = Model.new("tiny")
+    evaluate(m, b"warm up", learn=True)
+    generate_bytes(m, b"w", 2, 1.0, 0, False, lambda b: None)
+
+
 @pytest.fixture(scope="module")
 def big_input(alice):
     # ~600 KB: tens of seconds with the tiny preset, so the signal always lands in the middle
