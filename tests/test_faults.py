@@ -24,6 +24,12 @@ GMIXPY = [sys.executable, "-m", "gmixpy"]
 OUTCOMES: list[str] = []
 
 
+def _default_sigint():
+    """A job started in the background by a non-interactive shell (as CI may run us) inherits SIGINT ignored,
+    and Python then never raises KeyboardInterrupt; give the child the default disposition, as a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _lines(text: str) -> list[str]:
     return [x for x in text.replace("\r", "\n").splitlines() if x.strip() and "%|" not in x and "B/s]" not in x]
 
@@ -31,7 +37,8 @@ def _lines(text: str) -> list[str]:
 def interrupt(args, sig, cwd, started=lambda: True, delay=1.0):
     """Run gmixpy with `args`, wait until its progress bar has appeared on stderr and `started()` holds, let it
     run `delay` seconds more, send `sig`; return (exit status, stderr)."""
-    proc = subprocess.Popen(GMIXPY + [str(a) for a in args], cwd=cwd, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(GMIXPY + [str(a) for a in args], cwd=cwd, preexec_fn=_default_sigint,
+                            stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     err = bytearray()
     seen = threading.Event()
@@ -179,7 +186,8 @@ def test_interrupt_generate(tmp_path, small_model, sig):
 
 
 def _interrupt_no_bar(args, sig, cwd, started):
-    proc = subprocess.Popen(GMIXPY + [str(a) for a in args], cwd=cwd, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(GMIXPY + [str(a) for a in args], cwd=cwd, preexec_fn=_default_sigint,
+                            stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     while not started() and proc.poll() is None and time.monotonic() < deadline:
