@@ -6,9 +6,7 @@ numpy arrays; the compiled kernels read and write them in place, and `room()` gr
 """
 from __future__ import annotations
 
-import copy as _copy
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
