@@ -263,3 +263,15 @@ def test_generate_cli(model_file, tmp_path):
     assert run("generate", model_file, "-n", 10, "-o", out).returncode == 0
     assert len(out.read_bytes()) == 10
     assert run("generate", model_file, "-n", 10, "-o", out).returncode == 1  # exists, no --force
+
+
+def test_copy_array_is_an_exact_independent_copy():
+    from gmixpy.model import SPARSE_BLOCK, copy_array
+    a = np.zeros(70 * SPARSE_BLOCK // 4, np.int32)   # big enough for the block-wise path
+    a[5] = 7
+    a[-1] = -3
+    a[3 * SPARSE_BLOCK // 4 + 11] = 1
+    b = copy_array(a)
+    assert b.dtype == a.dtype and b.shape == a.shape and np.array_equal(a, b)
+    b[5] = 0
+    assert a[5] == 7

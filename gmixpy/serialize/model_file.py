@@ -348,7 +348,8 @@ def _read_array(r: _Reader, view: np.ndarray, path: str) -> None:
         n = min(BLOCK, raw.size - start)
         tag = r.read(1)[0]
         if tag == 0:
-            raw[start:start + n] = 0
+            if raw[start:start + n].any():  # arrays start zeroed: writing zeros would only make pages resident
+                raw[start:start + n] = 0
             continue
         if tag != 1:
             raise ModelFileError(f"{path}: damaged model file (bad block tag)")
