@@ -17,20 +17,23 @@ from typing import NamedTuple
 import numpy as np
 
 from ._jit import njit
+from ._values import first_not_finite
 from .coder.arithmetic import CoderState
-from .contexts.basic import LAST_BYTE, BasicState, HistoryMemory, basic_learn, basic_new, basic_predict
-from .contexts.indirect_hash import IndirectHashParams, IndirectHashState, indirect_hash_new, indirect_hash_update
+from .contexts.basic import LAST_BYTE, BasicState, HistoryMemory, basic_check, basic_learn, basic_new, \
+    basic_predict
+from .contexts.indirect_hash import IndirectHashParams, IndirectHashState, indirect_hash_check, indirect_hash_new, \
+    indirect_hash_update
 from .contexts.interval import IntervalParams, interval_new, interval_update
 from .contexts.skip import SkipParams, skip_new, skip_update
-from .mixer.mixer import MixerMemory, MixerParams, MixerState, mixer_learn, mixer_new, mixer_predict
+from .mixer.mixer import MixerMemory, MixerParams, MixerState, mixer_check, mixer_learn, mixer_new, mixer_predict
 from .mixer.sigmoid import logistic
-from .models.indirect import IndirectMemory, IndirectParams, IndirectState, indirect_learn, indirect_new, \
-    indirect_predict
-from .models.byte_model import ByteModelParams, ByteModelState, byte_models_new, byte_models_predict, \
-    byte_models_update
-from .models.lstm import LstmMemory, LstmParams, LstmState
-from .models.match import MatchMemory, MatchParams, MatchState, match_learn, match_new, match_predict
-from .models.ppmd import PpmdParams, PpmdState
+from .models.indirect import IndirectMemory, IndirectParams, IndirectState, indirect_check, indirect_learn, \
+    indirect_new, indirect_predict
+from .models.byte_model import ByteModelParams, ByteModelState, byte_models_check, byte_models_new, \
+    byte_models_predict, byte_models_update
+from .models.lstm import LstmMemory, LstmParams, LstmState, lstm_check
+from .models.match import MatchMemory, MatchParams, MatchState, match_check, match_learn, match_new, match_predict
+from .models.ppmd import PpmdParams, PpmdState, ppmd_check
 from .spec import Indirect, IndirectHash, Interval, Lstm, Match, Ppmd, Skip, Specification
 
 
@@ -103,6 +106,22 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
     stm = ShortTermMemory(basic=basic_state, byte_models=bstate, ppmd=ps, lstm=ls, indirect_hash=ih_state, indirect=ind_state, match=m_state,
                           mixer=x_state)
     return params, ltm, stm
+
+
+def check_model(params: Params, ltm: LongTermMemory, stm: ShortTermMemory) -> str | None:
+    """The first stored value that the compiled kernels (which run without bounds checks) could not survive, as
+    "dotted.name out of range" / "... not finite", or None.  Every family states its own invariants; this runs
+    them all, vectorised, on memories read from a file (params are rebuilt from the specification, never read)."""
+    history_length = int(ltm.history.history_length[0])
+    return (first_not_finite(ltm, "ltm") or first_not_finite(stm, "stm")
+            or basic_check(stm.basic, ltm.history)
+            or byte_models_check(stm.byte_models)
+            or ppmd_check(params.ppmd, stm.ppmd)
+            or lstm_check(params.lstm, ltm.lstm, stm.lstm)
+            or indirect_hash_check(params.indirect_hash, stm.indirect_hash)
+            or indirect_check(ltm.indirect, stm.indirect)
+            or match_check(params.match, ltm.match, stm.match, history_length)
+            or mixer_check(params.mixer, ltm.mixer, stm.mixer))
 
 
 _EPS = np.float32(0.0001)

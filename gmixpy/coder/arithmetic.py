@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._jit import njit
+from .._values import first_outside
 
 _M32 = 0xFFFFFFFF
 MAX_BYTES_PER_BIT = 4
@@ -26,6 +27,12 @@ class CoderState(NamedTuple):
 
 def coder_new() -> CoderState:
     return CoderState(np.zeros(1, np.int64), np.full(1, _M32, np.int64), np.zeros(1, np.int64))
+
+
+def coder_check(c: CoderState) -> str | None:
+    """The first register out of range in a checkpoint's coder, or None: 32-bit values, x1 <= x2."""
+    return first_outside([("coder.x1", c.x1, 0, _M32), ("coder.x2", c.x2, 0, _M32), ("coder.x", c.x, 0, _M32),
+                          ("coder.x2 - coder.x1", c.x2 - c.x1, 0, _M32)])
 
 
 @njit(inline="always")

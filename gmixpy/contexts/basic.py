@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._jit import njit
+from .._values import first_outside
 from ..spec import BASIC_SLOTS, ROTATING_HISTORY
 
 ALWAYS_ZERO, BIT_CONTEXT, LAST_BYTE, LAST_BYTE_PLUS_RECENT, SECOND_LAST_PLUS_RECENT, LONGEST_MATCH, \
@@ -51,6 +52,29 @@ def basic_new(n_slots: int, history_reserve: int) -> tuple[BasicState, HistoryMe
     memory = HistoryMemory(history=np.zeros(max(16, history_reserve), np.uint8),
                            history_length=np.zeros(1, np.int64), bytes_learned=np.zeros(1, np.int64))
     return state, memory
+
+
+def basic_check(state: BasicState, memory: HistoryMemory) -> str | None:
+    """The first stored value the kernels could not survive, or None.  Slots holding a byte index tables (the
+    interval map, the LSTM's symbol rows), the rotating position indexes its buffer, recent_bits decides where a
+    byte ends; the slots the kernels only hash or mask may hold anything."""
+    c = state.contexts
+    fixed = c[:RECENT_BYTE_1 + 9]  # ALWAYS_ZERO .. recent_byte_9; every specification has these slots first
+    return first_outside([
+        ("stm.basic.contexts", fixed[ALWAYS_ZERO:ALWAYS_ZERO + 1], 0, 0),
+        ("stm.basic.contexts", fixed[BIT_CONTEXT:LAST_BYTE + 1], 0, 255),
+        ("stm.basic.contexts", fixed[LAST_BYTE_PLUS_RECENT:SECOND_LAST_PLUS_RECENT + 1], 0, 0xFFFF),
+        ("stm.basic.contexts", fixed[LONGEST_MATCH:LONGEST_MATCH + 1], 0, 255 // 32),
+        ("stm.basic.contexts", fixed[LSTM_PREDICTION_CONTEXT:], 0, 255),
+        ("stm.basic.first_prediction", state.first_prediction, 0, 1),
+        ("stm.basic.new_bit", state.new_bit, 0, 1),
+        ("stm.basic.recent_bits", state.recent_bits, 1, 255),
+        ("stm.basic.bits_seen", state.bits_seen, 0, np.iinfo(np.int64).max),
+        ("stm.basic.rotating_history_pos", state.rotating_history_pos, 0, ROTATING_HISTORY - 1),
+        ("stm.basic.recent_bytes", state.recent_bytes, 0, 255),
+        ("ltm.history.history_length", memory.history_length, 0, memory.history.shape[0]),
+        ("ltm.history.bytes_learned", memory.bytes_learned, 0, np.iinfo(np.int64).max),
+    ])
 
 
 @njit(inline="always")

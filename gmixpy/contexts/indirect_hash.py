@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._jit import njit
+from .._values import first_outside
 from .basic import LAST_BYTE
 from .murmur import murmur_u32, murmur_u64
 
@@ -47,6 +48,15 @@ def indirect_hash_new(contexts, slots) -> tuple[IndirectHashParams, IndirectHash
     )
     state = IndirectHashState(np.zeros(int(sizes.sum()), np.uint32), np.zeros(n, np.int64), np.zeros(n, np.int64))
     return params, state
+
+
+def indirect_hash_check(p: IndirectHashParams, s: IndirectHashState) -> str | None:
+    """The first stored value out of range, or None: outer_hash picks the table entry (it is a 32-bit hash), and
+    outer_context holds outer_order bytes."""
+    rows = [("stm.indirect_hash.outer_hash", s.outer_hash, 0, 0xFFFFFFFF)]
+    for i in range(p.slot.shape[0]):
+        rows.append(("stm.indirect_hash.outer_context", s.outer_context[i:i + 1], 0, int(p.outer_mod[i]) * 256 - 1))
+    return first_outside(rows)
 
 
 @njit(inline="always")

@@ -28,6 +28,7 @@ from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 from .._jit import njit
+from .._values import first_outside, within
 from .sigmoid import exp64, log64, logistic_many
 
 
@@ -120,6 +121,29 @@ def mixer_new(mixers, slots, n_inputs, skip_index, weight_reserve=1 << 16):
     state = MixerState(np.zeros(n_inputs + n0, np.float32), np.zeros(n0 + n_skip + n1, np.float32),
                        np.zeros(1, np.float32), np.zeros(n, np.int64), np.zeros(1, np.float32))
     return params, memory, state
+
+
+def mixer_check(p: MixerParams, m: MixerMemory, s: MixerState) -> str | None:
+    """The first stored value out of range, or None.  A context's weight offset (+1, 0 = unseen) must leave room
+    for the mixer's whole weight set inside the used pool: the dot product and the update run unchecked over it.
+    Steps never exceed their mixer's most steps (which divides them)."""
+    used = int(m.weights_used[0]) if m.weights_used.size else 0
+    problem = first_outside([
+        ("ltm.mixer.weights_used", m.weights_used, 0, m.weights.shape[0]),
+        ("ltm.mixer.max_steps", m.max_steps, 1, np.iinfo(np.int64).max),
+        ("ltm.mixer.learn_steps", m.learn_steps, 0, np.iinfo(np.int64).max),
+        ("ltm.mixer.contexts_seen", m.contexts_seen, 0, np.iinfo(np.int64).max),
+        ("stm.mixer.entry", s.entry, 0, m.table.shape[0] - 1),
+    ])
+    if problem:
+        return problem
+    for k in range(p.slot.shape[0]):
+        rows = m.table[p.table_offset[k]:p.table_offset[k] + p.table_size[k]]
+        if not within(rows[:, 0], 0, max(used - int(p.width[k]) + 1, 0)):
+            return "ltm.mixer.table (weight offset) out of range"
+        if not within(rows[:, 1], 0, int(m.max_steps[k])):
+            return "ltm.mixer.table (steps) out of range"
+    return None
 
 
 # Explicit SIMD: LLVM never vectorises a float reduction on its own (that would reorder the sum), so the blocked

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._jit import njit
+from .._values import first_outside
 from ..contexts.basic import LSTM_PREDICTION_CONTEXT
 from ..mixer.sigmoid import logit
 from .lstm import lstm_learn, lstm_new, lstm_observe, lstm_predict
@@ -53,6 +54,13 @@ def byte_models_new(spec, ppmd_index, lstm_index, ppmd, lstm):
     ranges[:, 1] = 255
     state = ByteModelState(np.full(256, 1.0 / 256, np.float32), np.full(256, 1.0 / 256, np.float32), ranges)
     return params, pp, ps, lp, lm, ls, state
+
+
+def byte_models_check(s: ByteModelState) -> str | None:
+    """The first stored value out of range, or None: each [bot, top] range indexes a 256-entry distribution."""
+    bot, top = s.ranges[:, 0], s.ranges[:, 1]
+    return first_outside([("stm.byte_models.ranges", s.ranges, 0, 255),
+                          ("stm.byte_models.ranges", top - bot, 0, 255)])
 
 
 @njit(inline="always")

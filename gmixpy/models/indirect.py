@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._jit import njit
+from .._values import first_outside
 from ..contexts.basic import BIT_CONTEXT
 from ..contexts.states import NONSTATIONARY, RUN_MAP
 from ..mixer.mixer import SCRATCH, prefetch, scratch
@@ -75,6 +76,12 @@ def indirect_new(models, slots, input_index) -> tuple[IndirectParams, IndirectMe
     )
     memory = IndirectMemory(np.zeros((int(sizes.sum()), 2), np.uint8), np.zeros((n, 2, 256), np.float32))
     return params, memory, IndirectState(np.zeros(n, np.int64), np.zeros(1, np.int64))
+
+
+def indirect_check(m: IndirectMemory, s: IndirectState) -> str | None:
+    """The first stored value out of range, or None.  Any byte is a valid pair of states (both tables have 256
+    rows); the entry read this bit is an index into the shared table."""
+    return first_outside([("stm.indirect.entry", s.entry, 0, m.states.shape[0] - 1)])
 
 
 @njit(inline="always")

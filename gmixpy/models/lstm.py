@@ -58,6 +58,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._jit import njit
+from .._values import first_outside
 from .lstm_math import exp_f32, logistic_f32, powf_int, powi64, tanh_f32
 
 NUM_GATES = 3  # gate blocks in every weight row, in gmix's order: forget gate, input node, output gate
@@ -139,6 +140,16 @@ class LstmState(NamedTuple):
 # ---------------------------------------------------------------------------------------------------------------
 # Initialisation (plain Python)
 # ---------------------------------------------------------------------------------------------------------------
+
+
+def lstm_check(p: LstmParams, m: LstmMemory, s: LstmState) -> str | None:
+    """The first stored value out of range, or None: the epoch indexes the per-timestep copies, the byte history
+    indexes the symbol rows of the weights, the Adam step count is bounded by its limit."""
+    return first_outside([
+        ("stm.lstm.epoch", s.epoch, 0, int(p.horizon[0]) - 1),
+        ("stm.lstm.input_history", s.input_history, 0, int(p.output_size[0]) - 1),
+        ("ltm.lstm.update_steps", m.update_steps, 0, int(p.update_limit[0])),
+    ])
 
 
 def glibc_rand(seed: int, count: int) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._jit import njit
+from .._values import first_outside
 from ..contexts.basic import LONGEST_MATCH
 from ..mixer.sigmoid import logit
 
@@ -67,6 +68,22 @@ def match_new(models, slots, input_index) -> tuple[MatchParams, MatchMemory, Mat
     state = MatchState(np.zeros(n, np.int64), np.zeros(n, np.int64), np.full(n, 128, np.int64),
                        np.zeros(n, np.int64))
     return params, memory, state
+
+
+def match_check(p: MatchParams, m: MatchMemory, s: MatchState, history_length: int) -> str | None:
+    """The first stored value out of range, or None.  Table entries and the current match are positions in the
+    history (the kernel only guards the upper end); the match length indexes the 256 learned predictions; counts
+    are divisors."""
+    rows = [
+        ("ltm.match.table", m.table, 0, max(history_length - 1, 0)),
+        ("stm.match.cur_match", s.cur_match, 0, history_length),
+        ("stm.match.cur_byte", s.cur_byte, 0, 255),
+        ("stm.match.bit_pos", s.bit_pos, 0, 128),
+        ("stm.match.match_length", s.match_length, 0, 255),
+    ]
+    for i in range(p.slot.shape[0]):
+        rows.append(("ltm.match.counts", m.counts[i], 1, int(p.limit[i])))
+    return first_outside(rows)
 
 
 @njit(inline="always")

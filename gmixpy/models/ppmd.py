@@ -243,6 +243,45 @@ class PpmdState(NamedTuple):
     cut_stack: np.ndarray  # int64[260, 7], scratch frame stack of the (de-recursed) cutOff traversal
 
 
+_POINTER_REGS = (R_PTEXT, R_UNITS_START, R_LO_UNIT, R_HI_UNIT, R_AUX_UNIT, R_FOUND_STATE, R_MAX_CONTEXT, R_SAVED_PC)
+_U32_REGS = (R_GLUE_COUNT, R_GLUE_COUNT1, R_ESC_COUNT)
+
+
+def ppmd_check(params: PpmdParams, state: PpmdState) -> str | None:
+    """The first stored value out of range, or None.  The arena itself may hold any bytes (every access to it is
+    bounds-checked and every pointer walk bounded), but the registers and free-list heads must point into it,
+    the SEE and probability tables must hold the C widths they stand for, and list handles must not be negative
+    (a negative handle names a row of `blist`)."""
+    from .._values import first_outside
+
+    size = int(params.memory_bytes[0])
+    regs = state.regs
+    return first_outside([
+        ("stm.ppmd.regs (pointer)", regs[list(_POINTER_REGS)], 0, size),
+        ("stm.ppmd.regs (counter)", regs[list(_U32_REGS)], 0, M32),
+        ("stm.ppmd.regs (sq_ptr)", regs[R_SQ_PTR:R_SQ_PTR + 1], 0, SQ_SIZE),
+        ("stm.ppmd.regs (num_masked)", regs[R_NUM_MASKED:R_NUM_MASKED + 1], 0, 255),
+        ("stm.ppmd.regs (prev_success)", regs[R_PREV_SUCCESS:R_PREV_SUCCESS + 1], 0, 1),
+        ("stm.ppmd.regs (bsumm)", regs[R_BSUMM:R_BSUMM + 1], 0, M16),
+        ("stm.ppmd.regs (init_rl)", regs[R_INIT_RL:R_INIT_RL + 1], -13, 0),
+        ("stm.ppmd.regs (run_length)", regs[R_RUN_LENGTH:R_RUN_LENGTH + 1], -(1 << 31), (1 << 31) - 1),
+        ("stm.ppmd.regs (order_fall)", regs[R_ORDER_FALL:R_ORDER_FALL + 1], -(1 << 31), (1 << 31) - 1),
+        ("stm.ppmd.regs (diagnostic)", regs[R_RESTORES:], 0, np.iinfo(np.int64).max),
+        ("stm.ppmd.blist (stamp)", state.blist[:, 0], 0, M32),
+        ("stm.ppmd.blist (next)", state.blist[:, 1], 0, size),
+        ("stm.ppmd.char_mask", state.char_mask, 0, M32),
+        ("stm.ppmd.bin_summ", state.bin_summ, 0, M16),
+        ("stm.ppmd.see2", state.see2[:, 0], 0, M16),
+        ("stm.ppmd.see2", state.see2[:, 1:], 0, M8),
+        ("stm.ppmd.sq", state.sq[:, 0], 0, 256),
+        ("stm.ppmd.sq", state.sq[:, 1:], 0, M16),
+        ("stm.ppmd.sqp", state.sqp, 0, M32),
+        ("stm.ppmd.tr_f", state.tr_f, 0, M32),
+        ("stm.ppmd.tr_t", state.tr_t, 0, M32),
+        ("stm.ppmd.pred", state.pred, 0.0, 1.0),
+    ])
+
+
 # ---------------------------------------------------------------------------
 # Arena access (little-endian, bounds-checked)
 # ---------------------------------------------------------------------------
@@ -356,16 +395,27 @@ def _qt(pr, i):
 @_jit_inline
 def _node_next(st, h):
     if h < 0:
-        return st.blist[-h - 1, 1]
+        if -h - 1 <= S0_ROW:  # guard: a list head, never a pointer that went below 0 in a damaged model
+            return st.blist[-h - 1, 1]
+        return 0
     return _r32(st.arena, h + 4)
 
 
 @_jit_inline
 def _node_set_next(st, h, v):
     if h < 0:
-        st.blist[-h - 1, 1] = v
+        if -h - 1 <= S0_ROW:
+            st.blist[-h - 1, 1] = v
     else:
         _w32(st.arena, h + 4, v)
+
+
+@_jit_inline
+def _walk_limit(pr):
+    """More steps than any walk over distinct blocks or contexts can take (each is at least a unit, and a walk
+    counts at most two steps per block: a look and a move): the bound that makes a cycle in a damaged arena end
+    instead of spinning forever.  Never reached by a model that gmixpy itself wrote."""
+    return 2 * (pr.memory_bytes[0] // UNIT_SIZE) + 2 * N_INDEXES + 4
 
 
 @_jit_inline
@@ -421,8 +471,14 @@ def _glue_free_blocks(pr, st):
     s0 = -(S0_ROW + 1)
     st.blist[S0_ROW, 1] = 0
     p0 = s0
+    limit = _walk_limit(pr)
+    steps = 0
     for i in range(N_INDEXES + 1):
         while st.blist[i, 1] != 0:
+            steps += 1
+            if steps > limit:  # guard: a cycle in a damaged free list
+                st.blist[i, 1] = 0
+                break
             p = _bl_remove(st, i)
             nu = _r32(a, p + 8)
             if nu != 0:
@@ -440,7 +496,12 @@ def _glue_free_blocks(pr, st):
                 _w32(a, p + 4, _node_next(st, p0))
                 _node_set_next(st, p0, p)
                 p0 = p
+    steps = 0
     while st.blist[S0_ROW, 1] != 0:
+        steps += 1
+        if steps > limit:  # guard, as above
+            st.blist[S0_ROW, 1] = 0
+            break
         p = _bl_remove(st, S0_ROW)
         sz = _r32(a, p + 8)
         if sz != 0:
@@ -616,8 +677,12 @@ def _expand_text_area(pr, st):
         return
     # drop the swallowed blocks from the low-address list BList[N_INDEXES]
     h = -(N_INDEXES + 1)
-    while _node_next(st, h) != 0:
-        while True:
+    limit = _walk_limit(pr)
+    steps = 0
+    while _node_next(st, h) != 0 and steps <= limit:  # guard: a cycle in a damaged free list
+        steps += 1
+        while steps <= limit:
+            steps += 1
             n = _node_next(st, h)
             if n == 0 or _r32(a, n) != 0:
                 break
@@ -632,8 +697,11 @@ def _expand_text_area(pr, st):
     # ... and from the size-class lists
     for i in range(N_INDEXES):
         h = -(i + 1)
-        while cnt[i] != 0:
-            while True:
+        steps = 0
+        while cnt[i] != 0 and steps <= limit:  # guard, as above
+            steps += 1
+            while steps <= limit:
+                steps += 1
                 n = _node_next(st, h)
                 if n == 0 or _r32(a, n) != 0:
                     break
@@ -764,6 +832,8 @@ def _rescale(pr, st, q, fs):
     t_freq = _r8(a, fs + 1)
     t_succ = _r32(a, fs + 2)
     p = fs
+    if p - stats > 6 * 255:  # guard: a damaged FoundState far from its context's states (at most 256 of them)
+        p = stats
     while p > stats:
         _copy(a, p, p - 6, 6)
         p -= 6
@@ -862,6 +932,8 @@ def _cut_off(pr, st, root, max_order):
     a = st.arena
     r = st.regs
     fr = st.cut_stack
+    pushes = 0
+    limit = _walk_limit(pr)  # guard: a damaged tree sharing or looping successors is cut, not walked forever
     depth = 1
     fr[0, CF_Q] = root
     fr[0, CF_ORDER] = 0
@@ -880,7 +952,8 @@ def _cut_off(pr, st, root, max_order):
         if phase == PH_START and _r8(a, q) == 0:
             p = q + 2
             if _r32(a, p + 2) >= us:
-                if order < max_order and depth < CUT_STACK_SIZE:
+                if order < max_order and depth < CUT_STACK_SIZE and pushes < limit:
+                    pushes += 1
                     fr[f, CF_PHASE] = PH_BIN_RET
                     fr[depth, CF_Q] = _r32(a, p + 2)
                     fr[depth, CF_ORDER] = order + 1
@@ -920,7 +993,8 @@ def _cut_off(pr, st, root, max_order):
                     _w32(a, p + 2, 0)
                     _swap_states(a, p, p0 + 6 * i)
                     i -= 1
-                elif order < max_order and depth < CUT_STACK_SIZE:
+                elif order < max_order and depth < CUT_STACK_SIZE and pushes < limit:
+                    pushes += 1
                     fr[f, CF_PHASE] = PH_LOOP_RET
                     fr[f, CF_NU] = nu
                     fr[f, CF_P0] = p0
@@ -1149,7 +1223,11 @@ def _reduce_order(pr, st, p, pc):
     entry = p != 0
     if entry:
         pc = _r32(a, pc + 8)
+    steps = 0
     while True:
+        steps += 1
+        if steps > MAX_O + 2:  # guard: a suffix chain longer than any order is a cycle in a damaged arena
+            return 0
         if not entry:
             if _r32(a, pc + 8) == 0:
                 return pc
@@ -1449,11 +1527,13 @@ def _update_byte(pr, st, c):
         _process_symbol1(pr, st, mc, c)
     else:
         _process_bin_symbol(pr, st, mc, c)
+    steps = 0
     while r[R_FOUND_STATE] == 0:
         while True:
             r[R_ORDER_FALL] += 1
             suf = _r32(a, mc + 8)
-            if suf == 0:
+            steps += 1
+            if suf == 0 or steps > MAX_O + 2:  # (steps: a suffix cycle in a damaged arena)
                 # guard: symbol missing from the order-0 context (cannot
                 # happen in PPMd; gmix would dereference NULL).  Restart.
                 _start_model(pr, st)
@@ -1602,12 +1682,14 @@ def _prepare_byte(pr, st):
         _process_bin_symbol_t(pr, st, mc)
     # (gmix bumps OrderFall while escaping here and restores it afterwards.)
     guard = 0
+    steps = 0
     while guard <= MAX_O:
         guard += 1
         done = False
         while True:
             suf = _r32(a, mc + 8)
-            if suf == 0:
+            steps += 1
+            if suf == 0 or steps > MAX_O + 2:  # (steps: a suffix cycle in a damaged arena)
                 done = True
                 break
             mc = suf

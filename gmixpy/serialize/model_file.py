@@ -34,8 +34,10 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..coder.arithmetic import CoderState, coder_check
 from ..files import atomic_output
 from ..model import Model, walk
+from ..predictor import check_model
 from ..spec import Specification
 
 MAGIC = b"GMXM"
@@ -49,6 +51,8 @@ GROWING = {"ltm.history.history": "ltm.history.history_length", "ltm.mixer.weigh
 
 
 BYTES = object()  # run-state template marker: a variable-length uint8 array
+# run-state types saved beside a model -> the check of their values (see _check_values)
+RUN_STATE_CHECKS = {CoderState: coder_check}
 
 
 class ModelFileError(Exception):
@@ -338,8 +342,20 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None):
             raise ModelFileError(f"{path}: damaged model file (checksum mismatch)")
     model = _with_replacements(model, replacements)
     extra = {k: _replace_tree(v, k, replacements) for k, v in extra.items()}
+    _check_values(model, extra, path)
     model.digest = digest[:16]
     return model, meta, extra, digest
+
+
+def _check_values(model: Model, extra: dict, path: str) -> None:
+    """After the checksum: every stored value within the range the kernels rely on (an index, a pointer, a loop
+    bound, a finite float), so that a crafted file with a valid checksum is refused rather than run."""
+    problem = check_model(model.params, model.ltm, model.stm)
+    for value in extra.values():
+        check = RUN_STATE_CHECKS.get(type(value))
+        problem = problem or (check(value) if check else None)
+    if problem:
+        raise ModelFileError(f"{path}: damaged model file ({problem})")
 
 
 def _read_array(r: _Reader, view: np.ndarray, path: str) -> None:
