@@ -317,3 +317,18 @@ def test_valid_models_pass(trained):
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "run":
     sys.exit(_work(sys.argv[2], sys.argv[3]))
+
+
+def test_checkpoint_coder_out_of_range_refused(tmp_path):
+    from gmixpy import serialize
+    from gmixpy.coder.arithmetic import coder_new
+
+    _, ckpt = _base_files(tmp_path)
+    template = {"coder": coder_new, "output": serialize.BYTES}
+    model, meta, run = serialize.load_checkpoint(str(ckpt), template)
+    run["coder"].x1[0] = run["coder"].x2[0] + 1   # an empty interval: the coder would divide it by nothing
+    bad = tmp_path / "bad.ckpt"
+    serialize.save_checkpoint(str(bad), model, run, meta)
+    with pytest.raises(serialize.ModelFileError) as e:
+        serialize.load_checkpoint(str(bad), template)
+    assert str(e.value).startswith(f"{bad}: damaged checkpoint (coder.")

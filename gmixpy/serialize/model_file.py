@@ -350,12 +350,13 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None):
 def _check_values(model: Model, extra: dict, path: str) -> None:
     """After the checksum: every stored value within the range the kernels rely on (an index, a pointer, a loop
     bound, a finite float), so that a crafted file with a valid checksum is refused rather than run."""
+    what = "checkpoint" if extra else "model file"
     problem = check_model(model.params, model.ltm, model.stm)
     for value in extra.values():
         check = RUN_STATE_CHECKS.get(type(value))
         problem = problem or (check(value) if check else None)
     if problem:
-        raise ModelFileError(f"{path}: damaged model file ({problem})")
+        raise ModelFileError(f"{path}: damaged {what} ({problem})")
 
 
 def _read_array(r: _Reader, view: np.ndarray, path: str) -> None:
