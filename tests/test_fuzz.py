@@ -334,7 +334,7 @@ def _crafted(raw: bytes):
             ("wrong_spec", spec_change(lambda s: s.update(name=["x"]))),
             ("other_spec", with_header(lambda h: h.update(spec=json.loads(
                 presets.get("fast").to_json()))))]
-    out += [("wrong_version", _build(bytes([*head[:4], 2, *head[5:]]), header, body)),
+    out += [("wrong_version", _build(bytes([*head[:4], head[4] + 1, *head[5:]]), header, body)),
             ("wrong_version", _build(bytes([*head[:4], 0, *head[5:]]), header, body)),
             ("wrong_kind", _build(bytes([*head[:5], 2 if head[5] == 1 else 1, *head[6:]]), header, body)),
             ("wrong_kind", _build(bytes([*head[:5], 9, *head[6:]]), header, body))]

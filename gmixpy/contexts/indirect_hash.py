@@ -15,6 +15,7 @@ import numpy as np
 
 from .._jit import njit
 from .._values import first_outside
+from ..spec import table_offsets
 from .basic import LAST_BYTE
 from .murmur import murmur_u32, murmur_u64
 
@@ -36,9 +37,7 @@ class IndirectHashState(NamedTuple):  # short-term memory (gmix keeps it in the 
 def indirect_hash_new(contexts, slots) -> tuple[IndirectHashParams, IndirectHashState]:
     n = len(contexts)
     sizes = np.array([1 << c.table_bits for c in contexts], np.int64)
-    offsets = np.zeros(n, np.int64)
-    if n:
-        offsets[1:] = np.cumsum(sizes)[:-1]
+    offsets = table_offsets(sizes)
     params = IndirectHashParams(
         slot=np.array([slots[c.name] for c in contexts], np.int32),
         outer_mod=np.array([1 << (8 * (c.outer_order - 1)) for c in contexts], np.int64),

@@ -29,6 +29,7 @@ from numba.extending import intrinsic
 
 from .._jit import njit
 from .._values import first_outside, within
+from ..spec import table_offsets
 from .sigmoid import exp64, log64, logistic_many
 
 
@@ -65,7 +66,6 @@ class MixerState(NamedTuple):  # short-term memory
     inputs1: np.ndarray        # float32[n0 + n_skip + n1], layer-0 outputs, skip inputs, layer-1 outputs
     final: np.ndarray          # float32[1], final mixer output (logit)
     entry: np.ndarray          # int64[n], context-table entry each mixer used this bit
-    touch: np.ndarray          # float32[1], unused (was the sink of a prefetch pass made of loads)
 
 
 def mixer_new(mixers, slots, n_inputs, skip_index, weight_reserve=1 << 16):
@@ -93,8 +93,7 @@ def mixer_new(mixers, slots, n_inputs, skip_index, weight_reserve=1 << 16):
             width[k] = n0 + n_skip + n1
             ready[k] = n0 + n_skip
     sizes = np.array([1 << m.table_bits for m in mixers], np.int64)
-    offsets = np.zeros(n, np.int64)
-    offsets[1:] = np.cumsum(sizes)[:-1]
+    offsets = table_offsets(sizes)
     params = MixerParams(
         slot=np.array([slots[m.context] for m in mixers], np.int32),
         learning_rate=np.array([m.learning_rate for m in mixers], np.float32),
@@ -119,7 +118,7 @@ def mixer_new(mixers, slots, n_inputs, skip_index, weight_reserve=1 << 16):
         weights_used=np.zeros(1, np.int64),
     )
     state = MixerState(np.zeros(n_inputs + n0, np.float32), np.zeros(n0 + n_skip + n1, np.float32),
-                       np.zeros(1, np.float32), np.zeros(n, np.int64), np.zeros(1, np.float32))
+                       np.zeros(1, np.float32), np.zeros(n, np.int64))
     return params, memory, state
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from .._jit import njit
 from .._values import first_outside
+from ..spec import table_offsets
 from ..contexts.basic import BIT_CONTEXT
 from ..contexts.states import NONSTATIONARY, RUN_MAP
 from ..mixer.mixer import SCRATCH, prefetch, scratch
@@ -57,15 +58,12 @@ class IndirectMemory(NamedTuple):  # long-term memory
 
 class IndirectState(NamedTuple):  # short-term memory
     entry: np.ndarray          # int64[n], table entry each model read this bit (learn updates the same entry)
-    touch: np.ndarray          # int64[1], unused (was the sink of a prefetch pass made of loads)
 
 
 def indirect_new(models, slots, input_index) -> tuple[IndirectParams, IndirectMemory, IndirectState]:
     n = len(models)
     sizes = np.array([(1 << m.table_bits) * 256 + 1 for m in models], np.int64)
-    offsets = np.zeros(n, np.int64)
-    if n:
-        offsets[1:] = np.cumsum(sizes)[:-1]
+    offsets = table_offsets(sizes)
     params = IndirectParams(
         slot=np.array([slots[m.context] for m in models], np.int32),
         table_offset=offsets,
@@ -75,7 +73,7 @@ def indirect_new(models, slots, input_index) -> tuple[IndirectParams, IndirectMe
         input_index=np.array(input_index, np.int32),
     )
     memory = IndirectMemory(np.zeros((int(sizes.sum()), 2), np.uint8), np.zeros((n, 2, 256), np.float32))
-    return params, memory, IndirectState(np.zeros(n, np.int64), np.zeros(1, np.int64))
+    return params, memory, IndirectState(np.zeros(n, np.int64))
 
 
 def indirect_check(m: IndirectMemory, s: IndirectState) -> str | None:

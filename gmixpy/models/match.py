@@ -19,6 +19,7 @@ import numpy as np
 
 from .._jit import njit
 from .._values import first_outside
+from ..spec import table_offsets
 from ..contexts.basic import LONGEST_MATCH
 from ..mixer.sigmoid import logit
 
@@ -48,9 +49,7 @@ class MatchState(NamedTuple):  # short-term memory
 def match_new(models, slots, input_index) -> tuple[MatchParams, MatchMemory, MatchState]:
     n = len(models)
     sizes = np.array([1 << m.table_bits for m in models], np.int64)
-    offsets = np.zeros(n, np.int64)
-    if n:
-        offsets[1:] = np.cumsum(sizes)[:-1]
+    offsets = table_offsets(sizes)
     params = MatchParams(
         slot=np.array([slots[m.context] for m in models], np.int32),
         table_offset=offsets,

@@ -41,7 +41,7 @@ from ..predictor import check_model
 from ..spec import Specification
 
 MAGIC = b"GMXM"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 KIND_MODEL, KIND_CHECKPOINT = 1, 2
 BLOCK = 1 << 20
 MAX_JSON = 64 << 20
