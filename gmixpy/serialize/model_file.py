@@ -350,13 +350,12 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None):
 def _check_values(model: Model, extra: dict, path: str) -> None:
     """After the checksum: every stored value within the range the kernels rely on (an index, a pointer, a loop
     bound, a finite float), so that a crafted file with a valid checksum is refused rather than run."""
-    what = "checkpoint" if extra else "model file"
     problem = check_model(model.params, model.ltm, model.stm)
     for value in extra.values():
         check = RUN_STATE_CHECKS.get(type(value))
         problem = problem or (check(value) if check else None)
     if problem:
-        raise ModelFileError(f"{path}: damaged {what} ({problem})")
+        raise ModelFileError(f"{path}: damaged model file ({problem})")
 
 
 def _read_array(r: _Reader, view: np.ndarray, path: str) -> None:
@@ -402,7 +401,11 @@ def load(path: str) -> Model:
 def load_checkpoint(path: str, run_state_template: dict) -> tuple[Model, dict, dict]:
     """Load a checkpoint; `run_state_template` maps names to (factories of) the NamedTuples saved beside the
     model, giving their dtypes and shapes.  Returns (model, meta, run_state)."""
-    model, meta, extra, _ = _read(path, KIND_CHECKPOINT, run_state_template)
+    try:
+        model, meta, extra, _ = _read(path, KIND_CHECKPOINT, run_state_template)
+    except ModelFileError as e:  # the reader's messages speak of a damaged model file; this one is a checkpoint
+        head, _, why = str(e).partition(f"{path}: ")
+        raise ModelFileError(head + f"{path}: " + why.replace("damaged model file", "damaged checkpoint")) from None
     return model, meta, extra
 
 
