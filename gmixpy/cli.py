@@ -42,12 +42,26 @@ def _describe_os_error(e: OSError) -> str:
     return f"{name + ': ' if name else ''}{e.strerror or e}"
 
 
-def run_guarded(fn, *args, kept: str = "", left: str = "no partial output was left", **kwargs):
+def run_guarded(fn, *args, kept: str = "", left: str = "no partial output was left", checkpoint: str | None = None,
+                **kwargs):
     """Run a command body, turning every expected failure into one line and an exit status.  On an interruption
-    the line says what was `kept` and what was `left`."""
+    the line says what was `kept`, whether this run wrote a `checkpoint` to resume from, and what was `left`."""
     from .archive import ArchiveError
     from .files import OutputExists
     from .serialize import ModelFileError
+
+    started = time.time()
+
+    def interrupted(how: str) -> str:
+        said = [f"gmixpy: {how}"] + ([kept] if kept else [])
+        if checkpoint:
+            try:  # only a checkpoint written by this run belongs to it
+                ours = os.stat(checkpoint).st_mtime >= started - 1
+            except OSError:
+                ours = False
+            said.append(f"resume from the last checkpoint with: gmixpy resume {checkpoint}" if ours
+                        else "no checkpoint had been written yet")
+        return "\n" + "; ".join(said + [left])
 
     old = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
@@ -55,10 +69,10 @@ def run_guarded(fn, *args, kept: str = "", left: str = "no partial output was le
     except (click.ClickException, click.exceptions.Exit, click.Abort):
         raise
     except KeyboardInterrupt:
-        click.echo(f"\ngmixpy: interrupted{'; ' + kept if kept else ''}; {left}", err=True)
+        click.echo(interrupted("interrupted"), err=True)
         sys.exit(130)
     except Terminated:
-        click.echo(f"\ngmixpy: terminated{'; ' + kept if kept else ''}; {left}", err=True)
+        click.echo(interrupted("terminated"), err=True)
         sys.exit(143)
     except (ArchiveError, OutputExists, ModelFileError, ValueError) as e:
         raise click.ClickException(str(e)) from None
@@ -160,9 +174,8 @@ def compress(ctx, input, output, preset, model_path, checkpoint_every, checkpoin
         checkpoint_path = output + ".ckpt"
     args = dict(input=input, output=output, preset=preset, model_path=model_path, force=force,
                 checkpoint_every=checkpoint_every or 0, checkpoint=checkpoint_path)
-    kept = f"{input} is intact" + (f"; resume from the last checkpoint with: gmixpy resume {checkpoint_path}"
-                                   if checkpoint_every else "")
-    run_guarded(_compress_body, args, None, quiet, kept=kept)
+    run_guarded(_compress_body, args, None, quiet, kept=f"{input} is intact",
+                checkpoint=checkpoint_path if checkpoint_every else None)
 
 
 def _compress_body(args, resume_state, quiet):
@@ -365,8 +378,7 @@ def train(ctx, data, output, preset, from_model, test, test_every, metrics, chec
                                    checkpoint_every=checkpoint_every or 0, force=force)
         _train_loop(model, st, quiet)
 
-    run_guarded(body, kept="the input files are intact" + (
-        f"; resume from the last checkpoint with: gmixpy resume {checkpoint_path}" if checkpoint_every else ""))
+    run_guarded(body, kept="the input files are intact", checkpoint=checkpoint_path if checkpoint_every else None)
 
 
 def _train_loop(model, st, quiet):
@@ -432,7 +444,7 @@ def resume(checkpoint, quiet):
         else:
             raise click.ClickException(f"{checkpoint}: unknown command {command!r} in checkpoint")
 
-    run_guarded(body, kept=f"the checkpoint {checkpoint} is intact")
+    run_guarded(body, kept=f"the checkpoint is intact; resume again with: gmixpy resume {checkpoint}")
 
 
 def _check_compress_meta(meta, run, checkpoint, model):

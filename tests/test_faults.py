@@ -126,6 +126,18 @@ def test_interrupt_compress_with_checkpoints(tmp_path, big_input, sig):
                                           "output": serialize.BYTES})
 
 
+def test_interrupt_before_first_checkpoint_says_so(tmp_path, big_input):
+    """A checkpoint interval longer than the input: none is written, so the line must not offer one to resume."""
+    src = tmp_path / "big.txt"
+    src.write_bytes(big_input)
+    ckpt = tmp_path / "big.txt.gmx.ckpt"
+    code, err = interrupt(["compress", src, "-p", "tiny", "--checkpoint-every", str(10 * len(big_input))],
+                          signal.SIGINT, tmp_path, delay=0.2)
+    _check(code, err, signal.SIGINT, "no checkpoint had been written yet")
+    assert "gmixpy resume" not in err
+    assert not ckpt.exists() and not (tmp_path / "big.txt.gmx").exists() and _no_tmp(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def big_archive(tmp_path_factory, big_input):
     import gmixpy
