@@ -51,6 +51,9 @@ def run_guarded(fn, *args, kept: str = "", left: str = "no partial output was le
     from .serialize import ModelFileError
 
     started = time.time()
+    from . import _cache
+    if _cache.cold and sys.stderr.isatty():  # else a silent minute at 0% looks like a hang
+        click.echo("gmixpy: first run of this version: compiling the kernels (a few minutes, once)", err=True)
 
     def interrupted(how: str) -> str:
         said = [f"gmixpy: {how}"] + ([kept] if kept else [])
