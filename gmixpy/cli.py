@@ -125,6 +125,21 @@ def _preset_choice():
     return click.Choice(sorted(PRESETS))
 
 
+def checkpoint_options(what: str):
+    """--checkpoint-every and --checkpoint, as compress and train take them."""
+    def apply(command):
+        command = click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False),
+                               help="Checkpoint path (default: OUTPUT.ckpt).")(command)
+        return click.option("--checkpoint-every", type=click.IntRange(min=1), metavar="BYTES",
+                            help=f"Write a resumable checkpoint every BYTES of {what}.")(command)
+    return apply
+
+
+def checkpoint_target(output: str, checkpoint_every: int | None, checkpoint_path: str | None) -> str | None:
+    """Where this run's checkpoints go (OUTPUT.ckpt unless named), or None without --checkpoint-every."""
+    return (checkpoint_path or output + ".ckpt") if checkpoint_every else None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="gmixpy")
 def main():
@@ -145,10 +160,7 @@ def main():
               help="Model preset (not with --model).")
 @click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
               help="Start from this trained model file; decompressing then needs the same file.")
-@click.option("--checkpoint-every", type=click.IntRange(min=1), metavar="BYTES",
-              help="Write a resumable checkpoint every BYTES of input.")
-@click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False),
-              help="Checkpoint path (default: OUTPUT.ckpt).")
+@checkpoint_options("input")
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @click.pass_context
@@ -173,12 +185,10 @@ def compress(ctx, input, output, preset, model_path, checkpoint_every, checkpoin
         raise click.UsageError("--preset and --model exclude each other: the model file fixes the specification")
     if checkpoint_every and (input == "-" or output == "-"):
         raise click.UsageError("checkpoints need a file as input and as output")
-    if checkpoint_every and not checkpoint_path:
-        checkpoint_path = output + ".ckpt"
+    checkpoint_path = checkpoint_target(output, checkpoint_every, checkpoint_path)
     args = dict(input=input, output=output, preset=preset, model_path=model_path, force=force,
                 checkpoint_every=checkpoint_every or 0, checkpoint=checkpoint_path)
-    run_guarded(_compress_body, args, None, quiet, kept=f"{input} is intact",
-                checkpoint=checkpoint_path if checkpoint_every else None)
+    run_guarded(_compress_body, args, None, quiet, kept=f"{input} is intact", checkpoint=checkpoint_path)
 
 
 def _compress_body(args, resume_state, quiet):
@@ -188,20 +198,15 @@ def _compress_body(args, resume_state, quiet):
     import numpy as np
 
     from . import serialize
-    from .archive import FLAG_MODEL, Header
+    from .archive import Header
+    from .codec import finish_archive, start_archive
     from .coder.arithmetic import coder_new
     from .files import atomic_output, open_input
-    from .model import Model
     from .runs import after_checkpoint, compress_run
 
     if resume_state is None:
-        if args["model_path"]:
-            base = serialize.load(args["model_path"])
-            model = base.copy()
-            header = Header(0, 0, base.spec.digest(), "", base.digest, FLAG_MODEL)
-        else:
-            model = Model.new(args["preset"])
-            header = Header(0, 0, model.spec.digest(), args["preset"])
+        base = serialize.load(args["model_path"]) if args["model_path"] else None
+        model, header = start_archive(args["preset"], base)
         coder, pos, crc, prefix = coder_new(), 0, 0, header.encode()
     else:
         model, meta, run = resume_state
@@ -242,11 +247,7 @@ def _compress_body(args, resume_state, quiet):
 
                 total, crc = compress_run(model, src, dst, pos, crc, coder, checkpoint if every else None,
                                           every, bar)
-                end = dst.tell()
-                header.length, header.crc32 = total, crc
-                dst.seek(0)
-                dst.write(header.encode())
-                dst.seek(end)
+                end = finish_archive(dst, 0, header, total, crc)
         finally:
             bar.close()
     if ckpt and os.path.exists(ckpt):
@@ -279,7 +280,9 @@ def decompress(input, output, model_path, force, quiet):
         raise click.ClickException("input and output are the same file")
 
     def body():
-        model = _load_model(model_path) if model_path else None
+        from . import serialize
+
+        model = serialize.load(model_path) if model_path else None
         with contextlib.ExitStack() as stack:
             src, size = stack.enter_context(open_input(input))
             if size is None:  # stdin: spool it, so that the stream length is known and bounds the decoder
@@ -351,10 +354,7 @@ def info(file):
 @click.option("--test-every", type=click.IntRange(min=1), metavar="BYTES",
               help="Held-out interval (default: a tenth of the training data).")
 @click.option("--metrics", type=click.Path(dir_okay=False), help="Write bytes/train/held-out bits per byte (TSV).")
-@click.option("--checkpoint-every", type=click.IntRange(min=1), metavar="BYTES",
-              help="Write a resumable checkpoint every BYTES of training data.")
-@click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False),
-              help="Checkpoint path (default: OUTPUT.ckpt).")
+@checkpoint_options("training data")
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output model if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @click.pass_context
@@ -370,8 +370,7 @@ def train(ctx, data, output, preset, from_model, test, test_every, metrics, chec
     """
     if from_model and ctx.get_parameter_source("preset") == click.core.ParameterSource.COMMANDLINE:
         raise click.UsageError("--preset and --from exclude each other: the saved model fixes the specification")
-    if checkpoint_every and not checkpoint_path:
-        checkpoint_path = output + ".ckpt"
+    checkpoint_path = checkpoint_target(output, checkpoint_every, checkpoint_path)
 
     def body():
         from .runs import start_training
@@ -381,7 +380,7 @@ def train(ctx, data, output, preset, from_model, test, test_every, metrics, chec
                                    checkpoint_every=checkpoint_every or 0, force=force)
         _train_loop(model, st, quiet)
 
-    run_guarded(body, kept="the input files are intact", checkpoint=checkpoint_path if checkpoint_every else None)
+    run_guarded(body, kept="the input files are intact", checkpoint=checkpoint_path)
 
 
 def _train_loop(model, st, quiet):
@@ -564,8 +563,8 @@ def generate(model_path, prompt, prompt_file, n_bytes, temperature, seed, learn_
                     raise stdout_failed(e) from None
 
             n = generate_bytes(model, text, n_bytes, temperature, seed, learn_prompt, emit)
-            if n:
-                out.write(b"\n") if not quiet and sys.stdout.isatty() else None
+            if n and not quiet and sys.stdout.isatty():
+                out.write(b"\n")
         seconds = time.perf_counter() - start
         if not quiet:
             click.echo(f"generated {n:,} bytes in {seconds:.2f} s ({n / seconds if seconds else 0:.1f} bytes/s)",
@@ -580,7 +579,8 @@ def generate(model_path, prompt, prompt_file, n_bytes, temperature, seed, learn_
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))
 @click.option("--frozen", is_flag=True, help="Learning disabled (the language-model setting, like a validation "
               "loss); by default the model learns as it reads (the compression setting).")
-def evaluate_command(model_path, file, frozen):
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def evaluate_command(model_path, file, frozen, quiet):
     """Bits per byte of FILE under MODEL.
 
     \b
@@ -591,17 +591,15 @@ def evaluate_command(model_path, file, frozen):
         from .runs import evaluate_file
 
         model = serialize.load(model_path)
-        n, bits = evaluate_file(model, file, learn=not frozen)
+        bar = Bar(os.path.getsize(file), "eval", quiet)
+        try:
+            n, bits = evaluate_file(model, file, learn=not frozen, progress=bar)
+        finally:
+            bar.close()
         click.echo(f"{file}: {n:,} bytes, {bits / n if n else 0.0:.4f} bits per byte "
                    f"({'frozen' if frozen else 'learning'})")
 
     run_guarded(body)
-
-
-def _load_model(path):
-    from . import serialize
-
-    return serialize.load(path)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,20 +16,12 @@ from . import engine, presets
 from .archive import MAX_EXPANSION, ArchiveError, FLAG_MODEL, Header, MAX_HEADER, decode_header
 from .coder.arithmetic import coder_new
 from .model import Model
-
-CHUNK = 1 << 14
-Progress = Callable[[int], None]
-
-
-def _nothing(_: int) -> None:
-    pass
+from .runs import CHUNK, Progress, _nothing, compress_run
 
 
 def compress_stream(model: Model, src: BinaryIO, dst: BinaryIO, progress: Progress = _nothing) -> tuple[int, int, int]:
     """Code every byte of src into the seekable dst, learning as it goes.  Returns (bytes in, CRC32, stream
     bytes out).  The chunk loop itself is runs.compress_run, shared with checkpointed compression."""
-    from .runs import compress_run
-
     start = dst.tell()
     total, crc = compress_run(model, src, dst, 0, 0, coder_new(), None, 0, progress)
     return total, crc, dst.tell() - start
@@ -119,24 +111,33 @@ def model_digest(model: Model) -> bytes:
     return getattr(model, "digest", bytes(16))
 
 
-def compress_file(src: BinaryIO, dst: BinaryIO, preset: str = "default", model: Model | None = None,
-                  progress: Progress = _nothing) -> tuple[int, int]:
-    """Write a complete archive of src to the seekable dst.  Returns (bytes in, archive bytes)."""
+def start_archive(preset: str, model: Model | None) -> tuple[Model, Header]:
+    """The model to compress with (a fresh preset, or a copy of `model`, which is not modified) and the archive
+    header naming it; its length and CRC32 are filled in by finish_archive."""
     if model is not None:
-        work = model.copy()
-        header = Header(0, 0, model.spec.digest(), "", model_digest(model), FLAG_MODEL)
-    else:
-        work = Model.new(preset)
-        header = Header(0, 0, work.spec.digest(), preset)
-    start = dst.tell()
-    dst.write(header.encode())
-    total, crc, n = compress_stream(work, src, dst, progress)
+        return model.copy(), Header(0, 0, model.spec.digest(), "", model_digest(model), FLAG_MODEL)
+    work = Model.new(preset)
+    return work, Header(0, 0, work.spec.digest(), preset)
+
+
+def finish_archive(dst: BinaryIO, start: int, header: Header, total: int, crc: int) -> int:
+    """Rewrite the header at `start` of the seekable dst with the final length and CRC32; returns the end."""
     end = dst.tell()
     header.length, header.crc32 = total, crc
     dst.seek(start)
     dst.write(header.encode())
     dst.seek(end)
-    return total, end - start
+    return end
+
+
+def compress_file(src: BinaryIO, dst: BinaryIO, preset: str = "default", model: Model | None = None,
+                  progress: Progress = _nothing) -> tuple[int, int]:
+    """Write a complete archive of src to the seekable dst.  Returns (bytes in, archive bytes)."""
+    work, header = start_archive(preset, model)
+    start = dst.tell()
+    dst.write(header.encode())
+    total, crc, _ = compress_stream(work, src, dst, progress)
+    return total, finish_archive(dst, start, header, total, crc) - start
 
 
 def read_header(src: BinaryIO, archive_size: int | None = None) -> Header:

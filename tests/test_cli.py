@@ -1,7 +1,6 @@
 """The command line, run as users run it: real processes, exit codes, one-line errors, nothing left behind."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -99,6 +98,18 @@ def test_refuses_to_overwrite_without_force(tmp_path):
     assert proc.returncode == 0
     assert target.read_bytes()[:4] == b"GMXP"
     assert no_temporaries(tmp_path)
+
+
+def test_checkpoint_path_without_interval_is_left_alone(tmp_path):
+    """--checkpoint names where checkpoints would go; without --checkpoint-every none is written, so a file
+    already at that path is not this run's checkpoint and must survive the run."""
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"some text " * 50)
+    keep = tmp_path / "notes.txt"
+    keep.write_bytes(b"the user's own file")
+    assert run("compress", src, "-p", "tiny", "-q", "--checkpoint", keep).returncode == 0
+    assert run("train", src, "-p", "tiny", "-q", "-o", tmp_path / "m.gmxm", "--checkpoint", keep).returncode == 0
+    assert keep.read_bytes() == b"the user's own file"
 
 
 def test_same_input_and_output_refused(tmp_path):
