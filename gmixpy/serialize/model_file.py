@@ -119,36 +119,37 @@ def _write(f, kind: int, model: Model, meta: dict, extra: dict | None) -> bytes:
     return digest
 
 
+def _with_provenance(model: Model, meta: dict | None) -> dict:
+    return {"created_by": f"gmixpy {__version__}", "bytes_learned": model.bytes_learned, **(meta or {})}
+
+
 def save(path: str, model: Model, force: bool = False, meta: dict | None = None) -> bytes:
     """Write `model` to `path` (atomically).  Returns the content digest (SHA-256)."""
-    info = {"created_by": f"gmixpy {__version__}", "bytes_learned": model.bytes_learned}
-    info.update(meta or {})
     with atomic_output(path, force) as f:
-        return _write(f, KIND_MODEL, model, info, None)
+        return _write(f, KIND_MODEL, model, _with_provenance(model, meta), None)
 
 
 def save_checkpoint(path: str, model: Model, run_state: dict[str, Any], meta: dict) -> bytes:
     """Write a checkpoint: the model plus `run_state` (NamedTuples or arrays, e.g. the coder) and `meta`
     (JSON: the command, its arguments, positions).  Always replaces `path` atomically."""
-    info = {"created_by": f"gmixpy {__version__}", "bytes_learned": model.bytes_learned}
-    info.update(meta)
     with atomic_output(path, True) as f:
-        return _write(f, KIND_CHECKPOINT, model, info, run_state)
+        return _write(f, KIND_CHECKPOINT, model, _with_provenance(model, meta), run_state)
 
 
 class _Reader:
-    def __init__(self, f, size: int):
+    def __init__(self, f, size: int, path: str):
         self.f = f
         self.size = size
+        self.path = path
         self.pos = 0
         self.sha = hashlib.sha256()
 
     def read(self, n: int) -> bytes:
         if n < 0 or self.pos + n > self.size - DIGEST:
-            raise ModelFileError("truncated or damaged file (it ends too early)")
+            raise ModelFileError(f"{self.path}: truncated or damaged model file (it ends too early)")
         data = self.f.read(n)
         if len(data) != n:
-            raise ModelFileError("truncated or damaged file (it ends too early)")
+            raise ModelFileError(f"{self.path}: truncated or damaged model file (it ends too early)")
         self.pos += n
         self.sha.update(data)
         return data
@@ -250,7 +251,7 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None):
     p = Path(path)
     with open(p, "rb") as f:
         size = os.fstat(f.fileno()).st_size
-        r = _Reader(f, size)
+        r = _Reader(f, size, path)
         if size < 12 + DIGEST:
             head = f.read(4)
             if not is_model_file(head):
@@ -404,8 +405,10 @@ def load_checkpoint(path: str, run_state_template: dict) -> tuple[Model, dict, d
     try:
         model, meta, extra, _ = _read(path, KIND_CHECKPOINT, run_state_template)
     except ModelFileError as e:  # the reader's messages speak of a damaged model file; this one is a checkpoint
-        head, _, why = str(e).partition(f"{path}: ")
-        raise ModelFileError(head + f"{path}: " + why.replace("damaged model file", "damaged checkpoint")) from None
+        message, prefix = str(e), f"{path}: "
+        if message.startswith(prefix):
+            message = prefix + message[len(prefix):].replace("damaged model file", "damaged checkpoint")
+        raise ModelFileError(message) from None
     return model, meta, extra
 
 
