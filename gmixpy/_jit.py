@@ -12,12 +12,7 @@ from __future__ import annotations
 
 import os
 
-
-from ._cache import configure_cache  # noqa: E402
-
-configure_cache()
-
-import numba  # noqa: E402  (must follow the cache configuration)
+import numba  # the package's __init__ has configured the cache directory before anything imports this module
 
 numba.config.CACHE_DIR = os.environ.get("NUMBA_CACHE_DIR", numba.config.CACHE_DIR)
 

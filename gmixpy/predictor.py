@@ -84,7 +84,7 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
     indirect = of(Indirect)
     match = of(Match)
     ppmd, lstm = of(Ppmd), of(Lstm)
-    bp, pp, ps, lp, lm, ls, bstate = byte_models_new(spec, ppmd[0][1] if ppmd else -1, lstm[0][1] if lstm else -1,
+    bp, pp, ps, lp, lm, ls, bstate = byte_models_new(ppmd[0][1] if ppmd else -1, lstm[0][1] if lstm else -1,
                                                      ppmd[0][0] if ppmd else None, lstm[0][0] if lstm else None)
     basic_state, history = basic_new(len(slots), spec.history_reserve)
     ih_params, ih_state = indirect_hash_new([c for c in spec.contexts if isinstance(c, IndirectHash)], slots)
@@ -103,8 +103,8 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
         mixer=x_params,
     )
     ltm = LongTermMemory(history=history, lstm=lm, indirect=ind_memory, match=m_memory, mixer=x_memory)
-    stm = ShortTermMemory(basic=basic_state, byte_models=bstate, ppmd=ps, lstm=ls, indirect_hash=ih_state, indirect=ind_state, match=m_state,
-                          mixer=x_state)
+    stm = ShortTermMemory(basic=basic_state, byte_models=bstate, ppmd=ps, lstm=ls, indirect_hash=ih_state,
+                          indirect=ind_state, match=m_state, mixer=x_state)
     return params, ltm, stm
 
 

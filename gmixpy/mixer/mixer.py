@@ -11,7 +11,7 @@ every mixer reads a prefix of it:
 Each mixer selects a weight set by its context.  A weight set is allocated, zeroed, from a growing pool the first
 time learning sees its context, so memory follows the data; an unseen context predicts 0.
 
-predict (`mixer_predict`, every bit, after all models): dot products in a fixed order (see `dot`): the inputs
+predict (`mixer_predict`, every bit, after all models): dot products in a fixed order (see `_dot`): the inputs
     known before the layer runs in 16 lanes with explicit vector instructions, then the outputs of the same
     layer's earlier mixers one by one, so each mixer waits only for those few terms.
 learn (`mixer_learn`, after the bit, when learning): gradient step on the coding loss with gmix's decay
@@ -225,31 +225,6 @@ def _blocks(builder, n, full_block, last_block):
     return result
 
 
-def _scalar_loop(builder, start, end, body, carried):
-    """for i in range(start, end): carried = body(i, carried)"""
-    fn = builder.function
-    before = builder.block
-    loop = fn.append_basic_block("scalar.loop")
-    step = fn.append_basic_block("scalar.body")
-    done = fn.append_basic_block("scalar.done")
-    builder.branch(loop)
-    builder.position_at_end(loop)
-    i = builder.phi(_I64)
-    i.add_incoming(start, before)
-    phis = [builder.phi(v.type) for v in carried]
-    for c, v in zip(phis, carried):
-        c.add_incoming(v, before)
-    builder.cbranch(builder.icmp_signed("<", i, end), step, done)
-    builder.position_at_end(step)
-    new = body(builder, i, phis)
-    i.add_incoming(builder.add(i, ir.Constant(_I64, 1)), builder.block)
-    for c, v in zip(phis, new):
-        c.add_incoming(v, builder.block)
-    builder.branch(loop)
-    builder.position_at_end(done)
-    return phis
-
-
 @intrinsic
 def _dot(typingctx, x, weights, at, ready, n, last):
     """sum(x[i] * weights[at + i] for i < n) in float32, in a fixed order whatever the instruction set.
@@ -454,19 +429,6 @@ def scratch(typingctx):
         return array._getvalue()
 
     return sig, codegen
-
-
-@njit(inline="always")
-def dot(x, w, ready=1 << 62):
-    """sum(x[i] * w[i]) over w's length in float32, in `_dot`'s fixed order."""
-    n = w.shape[0]
-    return _dot(x, w, 0, ready, n, x[n - 1] if n > 0 else np.float32(0.0))
-
-
-@njit(inline="always")
-def train(x, w, update):
-    """w[i] -= update * x[i] over w's length."""
-    _train(x, w, 0, np.float32(update), w.shape[0])
 
 
 @njit(inline="always")

@@ -18,7 +18,6 @@ from .._jit import njit
 
 _LN2_HI = 6.93147180369123816490e-01  # high bits of ln 2, exact product with small integers
 _LN2_LO = 1.90821492927058770002e-10
-_INV_LN2 = 1.44269504088896338700e00
 _SQRT_HALF = 0.7071067811865476
 # 2**k for k in [-1074, 1023], exact: scaling by a table entry is one multiplication instead of a libm call.
 _POW2 = np.array([math.ldexp(1.0, k) for k in range(-1074, 1024)], dtype=np.float64)

@@ -23,7 +23,7 @@ from .._values import first_outside
 from ..contexts.basic import LSTM_PREDICTION_CONTEXT
 from ..mixer.sigmoid import logit
 from .lstm import lstm_learn, lstm_new, lstm_observe, lstm_predict
-from .ppmd import ppmd_bit_probability, ppmd_byte_predictions, ppmd_new, ppmd_update
+from .ppmd import ppmd_bit_probability, ppmd_new, ppmd_update
 
 
 class ByteModelParams(NamedTuple):
@@ -32,12 +32,11 @@ class ByteModelParams(NamedTuple):
 
 
 class ByteModelState(NamedTuple):  # short-term memory of the byte -> bit conversion
-    ppm_predictions: np.ndarray  # float32[256], PPMd's distribution for the current byte (the LSTM's input)
     lstm_probs: np.ndarray       # float32[256], the LSTM's distribution for the current byte
     ranges: np.ndarray           # int64[2, 2], [model][bot, top] of bytes still possible (0 = PPMd, 1 = LSTM)
 
 
-def byte_models_new(spec, ppmd_index, lstm_index, ppmd, lstm):
+def byte_models_new(ppmd_index, lstm_index, ppmd, lstm):
     """(params, ppmd params, ppmd state, lstm params, lstm memory, lstm state, state).  A specification without
     PPMd or LSTM still gets minimal ones (never run), so every specification has the same types."""
     if ppmd is not None:
@@ -52,7 +51,7 @@ def byte_models_new(spec, ppmd_index, lstm_index, ppmd, lstm):
     params = ByteModelParams(np.array([ppmd_index], np.int64), np.array([lstm_index], np.int64))
     ranges = np.zeros((2, 2), np.int64)
     ranges[:, 1] = 255
-    state = ByteModelState(np.full(256, 1.0 / 256, np.float32), np.full(256, 1.0 / 256, np.float32), ranges)
+    state = ByteModelState(np.full(256, 1.0 / 256, np.float32), ranges)
     return params, pp, ps, lp, lm, ls, state
 
 
@@ -84,12 +83,11 @@ def _bit_input(probs, ranges, k, byte_boundary, new_bit, inputs, index):
 def byte_models_predict(bp, pp, ps, lp, lm, ls, s, contexts, byte_boundary, new_bit, last_byte, inputs):
     if bp.ppmd_input[0] >= 0:
         if byte_boundary:
-            ppmd_update(pp, ps, last_byte)
-            ppmd_byte_predictions(pp, ps, s.ppm_predictions)
-        _bit_input(s.ppm_predictions, s.ranges, 0, byte_boundary, new_bit, inputs, bp.ppmd_input[0])
+            ppmd_update(pp, ps, last_byte)  # leaves the next byte's distribution in ps.pred
+        _bit_input(ps.pred, s.ranges, 0, byte_boundary, new_bit, inputs, bp.ppmd_input[0])
     if bp.lstm_input[0] >= 0:
         if byte_boundary:
-            lstm_predict(lp, lm, ls, s.ppm_predictions, last_byte, s.lstm_probs)
+            lstm_predict(lp, lm, ls, ps.pred, last_byte, s.lstm_probs)
             best = np.float32(0.0)
             choice = 0
             for i in range(256):

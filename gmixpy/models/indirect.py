@@ -108,6 +108,14 @@ def indirect_predict(p, m, s, contexts, inputs):
 
 
 @njit(inline="always")
+def _learned_state(m, entry):
+    """The nonstationary state learning updates at `entry` (stored xor 255, so that a zeroed table reads 255,
+    "never seen"; a first visit starts from state 0)."""
+    state = m.states[entry, 0] ^ 255
+    return 0 if state == 255 else state
+
+
+@njit(inline="always")
 def indirect_learn(p, m, s, bit):
     fbit = np.float32(bit)
     probability = scratch()
@@ -119,18 +127,13 @@ def indirect_learn(p, m, s, bit):
         # here are the same (each model has its own), so this is the same as updating model by model.
         for i in range(first, last):
             entry = s.entry[i]
-            nonstationary = m.states[entry, 0] ^ 255
-            if nonstationary == 255:
-                nonstationary = 0  # first visit: start from state 0
-            probability[2 * (i - first)] = m.logits[i, 0, nonstationary]
+            probability[2 * (i - first)] = m.logits[i, 0, _learned_state(m, entry)]
             probability[2 * (i - first) + 1] = m.logits[i, 1, m.states[entry, 1]]
         logistic_many(probability, 2 * (last - first))
         for i in range(first, last):
             entry = s.entry[i]
             rate = p.learning_rate[i]
-            nonstationary = m.states[entry, 0] ^ 255
-            if nonstationary == 255:
-                nonstationary = 0
+            nonstationary = _learned_state(m, entry)
             logit = m.logits[i, 0, nonstationary]
             m.logits[i, 0, nonstationary] = logit + (fbit - probability[2 * (i - first)]) * rate
             m.states[entry, 0] = NONSTATIONARY[nonstationary, bit] ^ 255

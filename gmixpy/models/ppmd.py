@@ -99,6 +99,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._values import first_outside
+
 __all__ = [
     "PpmdParams",
     "PpmdState",
@@ -252,8 +254,6 @@ def ppmd_check(params: PpmdParams, state: PpmdState) -> str | None:
     bounds-checked and every pointer walk bounded), but the registers and free-list heads must point into it,
     the SEE and probability tables must hold the C widths they stand for, and list handles must not be negative
     (a negative handle names a row of `blist`)."""
-    from .._values import first_outside
-
     size = int(params.memory_bytes[0])
     regs = state.regs
     return first_outside([
