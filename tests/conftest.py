@@ -3,13 +3,28 @@ in minutes on 2 cores; every preset shares one set of compiled kernels, which Nu
 compiled once per run (or never, with a warm cache)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_kernels():
+    """Compile (or load) every kernel the commands use once, before any test: then no test's timing, timeout or
+    signal lands in the middle of a compilation (a cold cache on a fresh CI machine takes minutes), and the
+    subprocesses the tests start find the kernels in the shared disk cache (named after the source hash)."""
+    import gmixpy
+    from gmixpy.generate import generate_bytes
+    from gmixpy.model import Model
+    from gmixpy.runs import evaluate
+
+    gmixpy.decompress(gmixpy.compress(b"warm up " * 20, preset="tiny"))
+    m = Model.new("tiny")
+    evaluate(m, b"warm up", learn=True)
+    generate_bytes(m, b"w", 2, 1.0, 0, False, lambda b: None)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from gmixpy import serialize
+from gmixpy.coder.arithmetic import coder_new
 from gmixpy.cli import main
 from gmixpy.model import Model
 from gmixpy.runs import evaluate
@@ -60,21 +61,6 @@ def interrupt(args, sig, cwd, started=lambda: True, delay=1.0):
     code = proc.wait(timeout=120)
     t.join(timeout=10)
     return code, err.decode(errors="replace")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def warm_kernels():
-    """Compile every kernel the commands use before any signal is sent: with a cold Numba cache (a fresh CI
-    machine) a subprocess would otherwise still be compiling when it is interrupted, which is not what these
-    tests are about.  The cache directory is shared with the subprocesses through NUMBA_CACHE_DIR."""
-    import gmixpy
-    from gmixpy.generate import generate_bytes
-
-    blob = gmixpy.compress(b"warm up " * 20, preset="tiny")
-    gmixpy.decompress(blob)
-    m = Model.new("tiny")
-    evaluate(m, b"warm up", learn=True)
-    generate_bytes(m, b"w", 2, 1.0, 0, False, lambda b: None)
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +108,7 @@ def test_interrupt_compress_with_checkpoints(tmp_path, big_input, sig):
     assert not (tmp_path / "big.txt.gmx").exists()
     assert _no_tmp(tmp_path)
     assert ckpt.exists()
-    serialize.load_checkpoint(str(ckpt), {"coder": __import__("gmixpy.coder.arithmetic").coder.arithmetic.coder_new,
-                                          "output": serialize.BYTES})
+    serialize.load_checkpoint(str(ckpt), {"coder": coder_new, "output": serialize.BYTES})
 
 
 def test_interrupt_before_first_checkpoint_says_so(tmp_path, big_input):

@@ -5,9 +5,11 @@ float (predictor.check_model).  (a) Targeted cases: a handful of out-of-range fi
 serialize.load with ModelFileError naming the field, and by the command line with one line and exit status 1.
 (b) Value fuzz: one field of a trained tiny model (or checkpoint) gets a crafted value in one or a few elements,
 and compress / decompress / generate / continued training run on it in a subprocess with a timeout.  Allowed
-outcomes: refused at load, or ran to completion (an in-range value may change the output; that is fine).  A crash,
-a hang or an IndexError (run with NUMBA_BOUNDSCHECK=1 and its own NUMBA_CACHE_DIR, every out-of-bounds access
-raises one) is a missing check.
+outcomes: refused at load, or ran to completion (an in-range value may change the output; that is fine).  A crash
+or a hang is a missing check.  The workers inherit the environment and run the normally compiled kernels, where
+an out-of-bounds read may go unnoticed; `NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=/tmp/gmixpy-bc make fuzz` compiles
+them with bounds checks (minutes, once), so that every out-of-bounds access raises an IndexError, also counted as
+a missing check.
 
 A few cases run in the normal suite; GMIXPY_FUZZ_CASES (`make fuzz`) runs more.  This file is also the worker:
 `python tests/test_model_values.py run FILE model|checkpoint` runs the operations on one file.
