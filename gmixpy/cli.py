@@ -150,6 +150,11 @@ def main():
       gmixpy compress book.txt               # writes book.txt.gmx
       gmixpy decompress book.txt.gmx -o copy.txt
       gmixpy info book.txt.gmx
+      gmixpy train corpus/ -o corpus.gmxm --test heldout.txt
+      gmixpy generate corpus.gmxm --prompt "ROMEO:" -n 500 -t 0.8
+      gmixpy eval corpus.gmxm heldout.txt --frozen
+
+    Each command has its own --help.
     """
 
 
