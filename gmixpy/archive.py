@@ -1,14 +1,16 @@
-"""The archive format (.gmx), version 1.  All integers little-endian.
+"""The archive format (.gmx), version 2.  All integers little-endian.
 
     offset  size  field
     0       4     magic b"GMXP"
-    4       1     format version (1)
+    4       1     format version (2; version 1 is read too)
     5       1     flags: bit 0 = compressed with a model file (its digest is in `model digest`)
     6       2     reserved, 0
     8       8     original length in bytes (uint64)
     16      4     CRC32 of the original bytes
     20      16    specification digest (first 16 bytes of SHA-256 of the specification's canonical JSON)
-    36      16    model digest (first 16 bytes of SHA-256 of the model file's content), zeros without a model
+    36      16    model digest: the state digest of the model compressed with (model.state_digest), zeros
+                  without a model.  Version 1 recorded the first 16 bytes of the model file's SHA-256 instead,
+                  which did not describe a model created in Python or changed after loading.
     52      1     length n of the preset name (0 with a model)
     53      n     preset name, ASCII
     53+n    4     CRC32 of header bytes 0 .. 53+n
@@ -26,7 +28,8 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = b"GMXP"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: the model digest is the model file's checksum (see codec.model_for_header)
 FLAG_MODEL = 1
 MAX_EXPANSION = 8192  # decoded bytes per stream byte that no valid stream exceeds
 _FIXED = struct.Struct("<4sBBHQI16s16sB")  # the fixed part, up to the preset name
@@ -70,9 +73,9 @@ def decode_header(data: bytes) -> Header:
     if len(data) < FIXED_SIZE:
         raise ArchiveError("truncated archive (incomplete header)")
     magic, version, flags, reserved, length, crc, spec_digest, model_digest, n = _FIXED.unpack_from(data)
-    if version != FORMAT_VERSION:
-        raise ArchiveError(f"archive format version {version} is not supported (this gmixpy reads version "
-                           f"{FORMAT_VERSION})")
+    if version not in READABLE_VERSIONS:
+        raise ArchiveError(f"archive format version {version} is not supported (this gmixpy reads versions "
+                           f"{', '.join(map(str, READABLE_VERSIONS))})")
     end = FIXED_SIZE + n
     if len(data) < end + 4:
         raise ArchiveError("truncated archive (incomplete header)")

@@ -32,6 +32,7 @@ def decompress_stream(model: Model, src: BinaryIO, dst: BinaryIO, length: int,
     """Decode `length` bytes from the coded stream in src (which must end exactly where the stream does) into
     dst.  Returns their CRC32.  Raises ArchiveError when the stream runs out before `length` bytes are decoded
     or when data follows its end."""
+    model.changed()
     coder = coder_new()
     capacity = 4 * CHUNK + 64
     inp = np.zeros(capacity, np.uint8)
@@ -87,12 +88,16 @@ def decompress_stream(model: Model, src: BinaryIO, dst: BinaryIO, length: int,
 
 
 def model_for_header(header: Header, model: Model | None) -> Model:
-    """The starting model an archive was compressed with: a fresh preset or a copy of the given model."""
+    """The starting model an archive was compressed with: a fresh preset or a copy of the given model, which
+    must be in exactly the state the archive records (format 1 recorded the model file's checksum instead)."""
     if header.with_model:
         if model is None:
             raise ArchiveError("this archive was compressed with a model file: pass the same model (--model)")
-        if model_digest(model) != header.model_digest:
-            raise ArchiveError("this archive was compressed with a different model file (model digest mismatch)")
+        same = model.file_digest == header.model_digest if header.version == 1 else \
+            model.digest() == header.model_digest
+        if not same:
+            raise ArchiveError("this archive was compressed with a different model, or the same model in another "
+                               "state (model digest mismatch)")
         return model.copy()
     if model is not None:
         raise ArchiveError("this archive was compressed without a model file: do not pass --model")
@@ -106,16 +111,11 @@ def model_for_header(header: Header, model: Model | None) -> Model:
     return Model.new(spec)
 
 
-def model_digest(model: Model) -> bytes:
-    """Content digest of a model loaded from a file (set by serialize when loading); zeros otherwise."""
-    return getattr(model, "digest", bytes(16))
-
-
 def start_archive(preset: str, model: Model | None) -> tuple[Model, Header]:
     """The model to compress with (a fresh preset, or a copy of `model`, which is not modified) and the archive
     header naming it; its length and CRC32 are filled in by finish_archive."""
     if model is not None:
-        return model.copy(), Header(0, 0, model.spec.digest(), "", model_digest(model), FLAG_MODEL)
+        return model.copy(), Header(0, 0, model.spec.digest(), "", model.digest(), FLAG_MODEL)
     work = Model.new(preset)
     return work, Header(0, 0, work.spec.digest(), preset)
 

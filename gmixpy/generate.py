@@ -20,6 +20,7 @@ BLOCK = 16  # bytes per kernel call: small enough to stream to a terminal as it 
 def generate_bytes(model: Model, prompt: bytes, n: int, temperature: float, seed: int, learn_prompt: bool,
                    emit: Callable[[bytes], object]) -> int:
     """Feed `prompt`, then sample `n` bytes, passing them to `emit` in blocks.  Returns n."""
+    model.changed()
     if prompt:
         evaluate(model, prompt, learn_prompt)
     temperature = max(float(temperature), 0.001)

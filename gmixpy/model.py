@@ -3,10 +3,16 @@
 This is the handle every command works on (compress, train, generate, ...).  The memories are NamedTuples of
 numpy arrays; the compiled kernels read and write them in place, and `room()` grows the buffers that grow
 (the match history and the mixer weight pool) between kernel calls.
+
+A model's identity is its content: `digest()` is a SHA-256 of the specification and of every array's used part
+(state_digest), so two models with the same digest predict the same bits, whatever file, if any, they came from.
+It is cached, and every code path that runs a kernel on the model calls `changed()` first, so the cache never
+outlives the content it describes.  An archive compressed with a model records this digest.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,24 +24,41 @@ from .spec import Specification
 @dataclass
 class Model:
     spec: Specification
-    params: Params
-    ltm: LongTermMemory
-    stm: ShortTermMemory
+    params: Params                 # built from spec, never written
+    ltm: LongTermMemory            # written only by learning
+    stm: ShortTermMemory           # the running state
+    meta: dict = field(default_factory=dict)  # provenance read from its model file ({} for a new model)
+    file_digest: bytes | None = None  # first 16 bytes of the SHA-256 of the file it was loaded from, while the
+    #                                   model is unchanged since (what format-1 archives recorded); None otherwise
+    _digest: bytes | None = field(default=None, repr=False)  # cached state_digest, None = not computed
 
     @classmethod
     def new(cls, spec: Specification | str) -> "Model":
+        """A model that has learned nothing, from a preset name or a Specification."""
         if isinstance(spec, str):
             spec = presets.get(spec)
         params, ltm, stm = new_model(spec)
         return cls(spec, params, ltm, stm)
 
     def room(self) -> None:
-        """Grow the growing buffers so that at least one more byte can be learned."""
+        """Grow the growing buffers so that at least one more byte can be learned (the content is unchanged)."""
         self.ltm = grow(self.ltm, self.params)
 
     def copy(self) -> "Model":
-        """A deep copy of the memories (params are shared: they are never written)."""
-        return Model(self.spec, self.params, deep_copy(self.ltm), deep_copy(self.stm))
+        """A deep copy of the memories (params are shared: they are never written), with the same identity."""
+        return Model(self.spec, self.params, deep_copy(self.ltm), deep_copy(self.stm), dict(self.meta),
+                     self.file_digest, self._digest)
+
+    def digest(self) -> bytes:
+        """16 bytes identifying this model's exact state (see state_digest), computed once per change."""
+        if self._digest is None:
+            self._digest = state_digest(self)
+        return self._digest
+
+    def changed(self) -> None:
+        """Called before any kernel runs on the model: its content may no longer be what a digest said."""
+        self._digest = None
+        self.file_digest = None
 
     @property
     def bytes_learned(self) -> int:
@@ -78,6 +101,35 @@ def walk(tree, prefix=""):
             yield path, value
         else:
             yield from walk(value, path + ".")
+
+
+# growing buffer -> the array holding its used length: only the used part is content (and is saved)
+GROWING = {"ltm.history.history": "ltm.history.history_length", "ltm.mixer.weights": "ltm.mixer.weights_used"}
+
+
+def content_arrays(model: Model):
+    """(dotted name, array) of the model's whole content in a fixed order, growing buffers cut to their used
+    length: what a model file stores and what state_digest hashes."""
+    items = list(walk(model.ltm, "ltm.")) + list(walk(model.stm, "stm."))
+    lookup = dict(items)
+    for name, array in items:
+        if name in GROWING:
+            array = array[: int(lookup[GROWING[name]][0])]
+        yield name, array
+
+
+def state_digest(model: Model) -> bytes:
+    """First 16 bytes of a SHA-256 over the specification's digest and, for every content array, its name, dtype,
+    shape and bytes.  All-zero 1 MiB blocks are hashed as their length only (reading them costs no memory: the
+    pages were never written), so a fresh `default` model hashes in a fraction of a second."""
+    sha = hashlib.sha256(b"gmixpy model state 1\0" + model.spec.digest())
+    for name, array in content_arrays(model):
+        sha.update(f"{name}:{array.dtype.str}:{array.shape}\0".encode())
+        raw = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+        for start in range(0, raw.size, SPARSE_BLOCK):
+            block = raw[start:start + SPARSE_BLOCK]
+            sha.update(block.data if block.any() else b"\0%d\0" % block.size)
+    return sha.digest()[:16]
 
 
 def nbytes(tree) -> int:

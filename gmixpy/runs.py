@@ -19,7 +19,7 @@ import numpy as np
 from . import engine, serialize
 
 from .coder.arithmetic import CoderState, coder_new
-from .files import atomic_output, input_files
+from .files import atomic_output, input_files, same_file
 from .model import Model, deep_copy
 
 CHUNK = 1 << 14
@@ -40,6 +40,7 @@ def after_checkpoint() -> None:
 def evaluate(model: Model, data: bytes | np.ndarray, learn: bool) -> float:
     """Bits needed for `data` under `model`, learning as it reads when `learn` (the model is modified)."""
     arr = np.frombuffer(bytes(data), np.uint8) if not isinstance(data, np.ndarray) else data
+    model.changed()
     pos, bits = 0, 0.0
     while pos < len(arr):
         end = min(len(arr), pos + CHUNK)
@@ -67,7 +68,7 @@ def held_out(model: Model, path: str | Path, learn: bool) -> float:
     if learn:
         probe = model.copy()
     else:  # long-term memory is only read: copy the running state alone
-        probe = Model(model.spec, model.params, model.ltm, deep_copy(model.stm))
+        probe = Model(model.spec, model.params, model.ltm, deep_copy(model.stm), model.meta)
     n, bits = evaluate_file(probe, path, learn)
     return bits / n if n else 0.0
 
@@ -206,6 +207,12 @@ def start_training(data: list[str], output: str, preset: str | None, from_model:
     files = input_files(data)
     if os.path.exists(output) and not options.get("force"):
         raise FileExistsError(17, "already exists (use --force to overwrite)", output)
+    test = options.get("test")
+    outputs = [output, options.get("metrics"), options.get("checkpoint")] + ([best_path(output)] if test else [])
+    for target in filter(None, outputs):
+        for source in [str(p) for p in files] + ([test] if test else []):
+            if same_file(source, target):
+                raise ValueError(f"{target} is one of the inputs: choose another output")
     if from_model:
         model = serialize.load(from_model)
     else:
@@ -224,6 +231,7 @@ def compress_run(model: Model, src, dst, pos: int, crc: int, coder: CoderState,
                  ) -> tuple[int, int]:
     """Continue compressing src (positioned at byte `pos`) into dst (positioned after what was written).
     Calls checkpoint(pos, crc) at multiples of `every`.  Returns (bytes in, crc)."""
+    model.changed()
     out = np.empty(CHUNK * engine.OUT_BYTES_PER_BYTE + 16, np.uint8)
     while True:
         want = CHUNK

@@ -125,7 +125,7 @@ def _mutations(blobs, rng: random.Random, count: int):
                     ("wrong_preset", data, _reheader(blob, preset=b"")),
                     ("wrong_preset", data, _reheader(blob, preset=b"\xff\xfe")),
                     ("wrong_preset", data, _reheader(blob, preset=b"t" * 255)),
-                    ("wrong_version", data, _reheader(blob, version=2)),
+                    ("wrong_version", data, _reheader(blob, version=3)),
                     ("wrong_version", data, _reheader(blob, version=0)),
                     ("model_flag", data, _reheader(blob, flags=1)),
                     ("unknown_flags", data, _reheader(blob, flags=0x80))]

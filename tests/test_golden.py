@@ -25,6 +25,13 @@ def test_golden_archive_decodes():
     assert gmixpy.decompress((GOLDEN / "sample.tiny.gmx").read_bytes()) == golden_input()
 
 
+def test_format_1_archive_still_decodes():
+    """Archives written by earlier versions keep decoding (version 1: made before the model digest changed)."""
+    blob = (GOLDEN / "sample.tiny.v1.gmx").read_bytes()
+    assert blob[4] == 1
+    assert gmixpy.decompress(blob) == golden_input()
+
+
 def test_golden_model_file_and_generation():
     model = golden_model_bytes()
     expected = json.loads((GOLDEN / "model.tiny.json").read_text())

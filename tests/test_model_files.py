@@ -122,11 +122,55 @@ def test_compress_with_model_round_trip_and_refusals(model_file, alice):
     with pytest.raises(ArchiveError, match="with a model file"):
         gmixpy.decompress(blob)
     other = trained(alice[:1000])
-    other.digest = b"\x01" * 16
     with pytest.raises(ArchiveError, match="different model"):
         gmixpy.decompress(blob, model=other)
     # the model passed in is not modified by compressing
     assert evaluate(serialize.load(str(model_file)), data, False) == evaluate(m, data, False)
+
+
+def test_archive_records_the_state_it_was_coded_with(tmp_path, alice):
+    """A model made in Python and saved afterwards, and a loaded model changed by learning: each archive names
+    the exact state it was coded with, so the right state decodes it and any other is refused as such."""
+    data = alice[50000:52000]
+    fresh = Model.new("tiny")
+    blob = gmixpy.compress(data, model=fresh)
+    saved = tmp_path / "fresh.gmxm"
+    serialize.save(str(saved), fresh)
+    assert gmixpy.decompress(blob, model=serialize.load(str(saved))) == data
+    (tmp_path / "fresh.gmx").write_bytes(blob)
+    proc = run("decompress", tmp_path / "fresh.gmx", "--model", saved, "-o", tmp_path / "fresh.out", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "fresh.out").read_bytes() == data
+
+    changed = serialize.load(str(saved))
+    evaluate(changed, alice[:3000], learn=True)
+    blob = gmixpy.compress(data, model=changed)
+    assert gmixpy.decompress(blob, model=changed) == data
+    with pytest.raises(ArchiveError, match="different model, or the same model in another state"):
+        gmixpy.decompress(blob, model=serialize.load(str(saved)))
+    (tmp_path / "changed.gmx").write_bytes(blob)
+    proc = run("decompress", tmp_path / "changed.gmx", "--model", saved, "-o", tmp_path / "changed.out")
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "model digest mismatch" in err and "corrupt" not in err, err
+    assert not (tmp_path / "changed.out").exists()
+    # the digest follows the content: the changed model saved and loaded again decodes it
+    serialize.save(str(tmp_path / "changed.gmxm"), changed)
+    assert gmixpy.decompress(blob, model=serialize.load(str(tmp_path / "changed.gmxm"))) == data
+    # frozen evaluation and generation move the short-term memory, so they change the state too
+    before = changed.digest()
+    evaluate(changed, b"more", learn=False)
+    assert changed.digest() != before
+
+
+def test_train_refuses_to_overwrite_its_input(tmp_path, alice):
+    src = tmp_path / "d.txt"
+    src.write_bytes(alice[:2000])
+    for extra in ([], ["--metrics", src, "--test", src]):
+        out = src if not extra else tmp_path / "m.gmxm"
+        proc = run("train", src, "-o", out, "--force", "--preset", "tiny", *extra)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1 and "is one of the inputs" in err and "Traceback" not in err, err
+        assert src.read_bytes() == alice[:2000]
 
 
 def test_cli_compress_with_model(tmp_path, model_file, alice):

@@ -9,8 +9,8 @@ Layout (integers little-endian):
              "arrays": [{"name", "dtype", "shape"}, ...]}
     for each array in header order, its bytes (C order, little-endian) in 1 MiB blocks, each block
              u8 tag (0 = all zero, nothing follows; 1 = zlib) + u32 length + zlib data
-    32 bytes SHA-256 of everything above: the file's content digest (its first 16 bytes identify the model in
-             archives compressed with it)
+    32 bytes SHA-256 of everything above: the file's checksum (format-1 archives recorded its first 16 bytes;
+             archives now record the model's state digest, model.state_digest, which does not depend on the file)
 
 The array list is not kept by hand: it is every array of the model's NamedTuples (walk()), so a new field is
 saved and loaded without anyone listing it.  Loading rebuilds a fresh model from the specification and checks
@@ -36,7 +36,7 @@ import numpy as np
 from .. import __version__
 from ..coder.arithmetic import CoderState, coder_check
 from ..files import atomic_output
-from ..model import Model, walk
+from ..model import GROWING, Model, content_arrays, walk
 from ..predictor import check_model
 from ..spec import Specification
 
@@ -46,8 +46,6 @@ KIND_MODEL, KIND_CHECKPOINT = 1, 2
 BLOCK = 1 << 20
 MAX_JSON = 64 << 20
 DIGEST = 32
-# growing buffer -> the array holding its used length; only the used part is stored
-GROWING = {"ltm.history.history": "ltm.history.history_length", "ltm.mixer.weights": "ltm.mixer.weights_used"}
 
 
 BYTES = object()  # run-state template marker: a variable-length uint8 array
@@ -63,22 +61,19 @@ def is_model_file(magic: bytes) -> bool:
     return magic[:4] == MAGIC
 
 
-def _arrays(model: Model, extra: dict[str, Any] | None = None):
-    """(name, array) of everything saved, in order: long-term memory, short-term memory, then any extras."""
-    yield from walk(model.ltm, "ltm.")
-    yield from walk(model.stm, "stm.")
+def _arrays(model: Model, extra: dict[str, Any] | None = None, stored: bool = False):
+    """(name, array) of everything saved, in order: long-term memory, short-term memory, then any extras.  With
+    `stored`, growing buffers are cut to their used length (what the file holds)."""
+    if stored:
+        yield from content_arrays(model)
+    else:
+        yield from walk(model.ltm, "ltm.")
+        yield from walk(model.stm, "stm.")
     for prefix, tree in (extra or {}).items():
         if isinstance(tree, np.ndarray):
             yield prefix, tree
         else:
             yield from walk(tree, prefix + ".")
-
-
-def _stored_view(name: str, array: np.ndarray, lookup) -> np.ndarray:
-    if name in GROWING:
-        used = int(lookup[GROWING[name]][0])
-        return array[:used]
-    return array
 
 
 class _HashingWriter:
@@ -93,9 +88,7 @@ class _HashingWriter:
 
 def _write(f, kind: int, model: Model, meta: dict, extra: dict | None) -> bytes:
     w = _HashingWriter(f)
-    items = list(_arrays(model, extra))
-    lookup = dict(items)
-    stored = [(n, _stored_view(n, a, lookup)) for n, a in items]
+    stored = list(_arrays(model, extra, stored=True))
     header = {
         "spec": json.loads(model.spec.to_json()),
         "meta": meta,
@@ -344,7 +337,8 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None):
     model = _with_replacements(model, replacements)
     extra = {k: _replace_tree(v, k, replacements) for k, v in extra.items()}
     _check_values(model, extra, path)
-    model.digest = digest[:16]
+    model.meta = meta
+    model.file_digest = digest[:16]
     return model, meta, extra, digest
 
 
@@ -389,14 +383,12 @@ def _replace_tree(tree, prefix, replacements):
 
 def _with_replacements(model: Model, replacements) -> Model:
     return Model(model.spec, model.params, _replace_tree(model.ltm, "ltm", replacements),
-                 _replace_tree(model.stm, "stm", replacements))
+                 _replace_tree(model.stm, "stm", replacements), model.meta)
 
 
 def load(path: str) -> Model:
     """Load a model file.  Raises ModelFileError (or OSError) with a clear message."""
-    model, meta, _, _ = _read(path, KIND_MODEL)
-    model.meta = meta
-    return model
+    return _read(path, KIND_MODEL)[0]
 
 
 def load_checkpoint(path: str, run_state_template: dict) -> tuple[Model, dict, dict]:
@@ -420,7 +412,8 @@ def describe(path: str) -> list[str]:
         f"file:                  {path}",
         f"format:                gmixpy model file, version {FORMAT_VERSION}",
         f"file size:             {size:,} bytes",
-        f"content digest:        {digest[:16].hex()}",
+        f"file digest:           {digest[:16].hex()}",
+        f"model digest:          {model.digest().hex()} (what archives compressed with it record)",
         f"specification:         {model.spec.name} (digest {model.spec.digest().hex()})",
         f"models:                {len(model.spec.models)} ({len(model.spec.input_names())} mixer inputs), "
         f"{len(model.spec.mixers)} mixers",
