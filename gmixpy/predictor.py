@@ -25,8 +25,10 @@ from .contexts.indirect_hash import IndirectHashParams, IndirectHashState, indir
     indirect_hash_update
 from .contexts.interval import IntervalParams, interval_new, interval_update
 from .contexts.skip import SkipParams, skip_new, skip_update
+from .contexts.word import WordParams, WordState, word_check, word_new, word_update
 from .mixer.mixer import MixerMemory, MixerParams, MixerState, mixer_check, mixer_learn, mixer_new, mixer_predict
 from .mixer.sigmoid import logistic
+from .models.apm import ApmMemory, ApmParams, ApmState, apm_check, apm_learn, apm_new, apm_predict
 from .models.indirect import IndirectMemory, IndirectParams, IndirectState, indirect_check, indirect_learn, \
     indirect_new, indirect_predict
 from .models.byte_model import ByteModelParams, ByteModelState, byte_models_check, byte_models_new, \
@@ -34,7 +36,7 @@ from .models.byte_model import ByteModelParams, ByteModelState, byte_models_chec
 from .models.lstm import LstmMemory, LstmParams, LstmState, lstm_check
 from .models.match import MatchMemory, MatchParams, MatchState, match_check, match_learn, match_new, match_predict
 from .models.ppmd import PpmdParams, PpmdState, ppmd_check
-from .spec import Indirect, IndirectHash, Interval, Lstm, Match, Ppmd, Skip, Specification
+from .spec import Indirect, IndirectHash, Interval, Lstm, Match, Ppmd, Skip, Specification, Word
 
 
 class Params(NamedTuple):  # immutable, built from the specification
@@ -44,9 +46,11 @@ class Params(NamedTuple):  # immutable, built from the specification
     skip: SkipParams
     interval: IntervalParams
     indirect_hash: IndirectHashParams
+    word: WordParams
     indirect: IndirectParams
     match: MatchParams
     mixer: MixerParams
+    apm: ApmParams
 
 
 class LongTermMemory(NamedTuple):  # written only by learning
@@ -55,6 +59,7 @@ class LongTermMemory(NamedTuple):  # written only by learning
     indirect: IndirectMemory
     match: MatchMemory
     mixer: MixerMemory
+    apm: ApmMemory
 
 
 class ShortTermMemory(NamedTuple):  # the running state
@@ -63,9 +68,11 @@ class ShortTermMemory(NamedTuple):  # the running state
     ppmd: PpmdState               # PPMd's whole model (gmix counts it as running state: see byte_model.py)
     lstm: LstmState
     indirect_hash: IndirectHashState
+    word: WordState
     indirect: IndirectState
     match: MatchState
     mixer: MixerState
+    apm: ApmState
 
 
 def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMemory]:
@@ -91,6 +98,8 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
     ind_params, ind_memory, ind_state = indirect_new([m for m, _ in indirect], slots, [s for _, s in indirect])
     m_params, m_memory, m_state = match_new([m for m, _ in match], slots, [s for _, s in match])
     x_params, x_memory, x_state = mixer_new(spec.mixers, slots, n_inputs, spec.skip_connected())
+    w_params, w_state = word_new([c for c in spec.contexts if isinstance(c, Word)], slots)
+    a_params, a_memory, a_state = apm_new(spec.apms, slots)
     params = Params(
         byte_models=bp,
         ppmd=pp,
@@ -98,13 +107,16 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
         skip=skip_new([c for c in spec.contexts if isinstance(c, Skip)], slots),
         interval=interval_new([c for c in spec.contexts if isinstance(c, Interval)], slots),
         indirect_hash=ih_params,
+        word=w_params,
         indirect=ind_params,
         match=m_params,
         mixer=x_params,
+        apm=a_params,
     )
-    ltm = LongTermMemory(history=history, lstm=lm, indirect=ind_memory, match=m_memory, mixer=x_memory)
+    ltm = LongTermMemory(history=history, lstm=lm, indirect=ind_memory, match=m_memory, mixer=x_memory,
+                         apm=a_memory)
     stm = ShortTermMemory(basic=basic_state, byte_models=bstate, ppmd=ps, lstm=ls, indirect_hash=ih_state,
-                          indirect=ind_state, match=m_state, mixer=x_state)
+                          word=w_state, indirect=ind_state, match=m_state, mixer=x_state, apm=a_state)
     return params, ltm, stm
 
 
@@ -119,6 +131,8 @@ def check_model(params: Params, ltm: LongTermMemory, stm: ShortTermMemory) -> st
             or ppmd_check(params.ppmd, stm.ppmd)
             or lstm_check(params.lstm, ltm.lstm, stm.lstm)
             or indirect_hash_check(params.indirect_hash, stm.indirect_hash)
+            or word_check(stm.word)
+            or apm_check(ltm.apm, stm.apm)
             or indirect_check(ltm.indirect, stm.indirect)
             or match_check(params.match, ltm.match, stm.match, history_length)
             or mixer_check(params.mixer, ltm.mixer, stm.mixer))
@@ -138,13 +152,14 @@ def predict(P, L, S):
         interval_update(P.interval, b)
         skip_update(P.skip, b)
         indirect_hash_update(P.indirect_hash, S.indirect_hash, contexts)
+        word_update(P.word, S.word, b, contexts[LAST_BYTE])
     inputs = S.mixer.inputs0
     byte_models_predict(P.byte_models, P.ppmd, S.ppmd, P.lstm, L.lstm, S.lstm, S.byte_models, contexts, boundary,
                         b.new_bit[0], contexts[LAST_BYTE], inputs)
     indirect_predict(P.indirect, L.indirect, S.indirect, contexts, inputs)
     match_predict(P.match, L.match, S.match, L.history, contexts, b.new_bit[0], b.recent_bits[0] == 1, inputs)
     out = mixer_predict(P.mixer, L.mixer, S.mixer, contexts, inputs)
-    prob = logistic(out)
+    prob = apm_predict(P.apm, L.apm, S.apm, contexts, out, logistic(out))
     if prob < _EPS:
         prob = _EPS
     elif prob > _ONE_MINUS_EPS:
@@ -164,6 +179,7 @@ def update(P, L, S, bit, learn):
         indirect_learn(P.indirect, L.indirect, S.indirect, bit)
         match_learn(P.match, L.match, S.match, L.history, b.contexts, b.recent_bits[0], bit)
         mixer_learn(P.mixer, L.mixer, S.mixer, bit)
+        apm_learn(P.apm, L.apm, S.apm, bit)
 
 
 @njit(inline="always")

@@ -12,7 +12,9 @@ off every table (never below 4 bits), which is how `tiny` is made from the same 
 """
 from __future__ import annotations
 
-from .spec import Indirect, IndirectHash, Interval, Lstm, Match, Mixer, Ppmd, Skip, Specification
+from dataclasses import replace
+
+from .spec import Apm, Indirect, IndirectHash, Interval, Lstm, Match, Mixer, Ppmd, Skip, Specification, Word
 
 _ORDER_HASHES = {  # gmix's last_N_bytes_hash contexts are skip contexts over consecutive bytes
     "last_two_bytes_hash": (0, 1),
@@ -105,6 +107,41 @@ def gmix(name: str, neural: bool, shrink: int = 0, history_reserve: int = 1 << 2
     mixers.append(Mixer("always_zero", 0.0005, 2, 0, "Mixer(final layer)"))
 
     spec = Specification(name, tuple(contexts), tuple(models), tuple(mixers), history_reserve)
+    spec.validate()
+    return spec
+
+
+# The components added to gmix's ensemble, by name, so that benchmarks/ablate.py can switch each one off.
+FEATURES = ("words", "words2", "apm", "apm_hi")
+
+
+def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix_options) -> Specification:
+    """gmix's ensemble plus the components named in `features` (see FEATURES)."""
+    base = gmix(name, neural, shrink, **gmix_options)
+
+    def bits(b: int) -> int:
+        return b if b <= 4 else max(4, b - shrink)
+
+    contexts, models, mixers, apms = list(base.contexts), list(base.models), list(base.mixers), []
+    if "words" in features:
+        for ctx in (Word("word_0", 0, 1), Word("word_0_1", 0, 2), Word("word_0_b1", 0, 1, 1)):
+            contexts.append(ctx)
+            models.append(Indirect(ctx.name, bits(16), 0.02, f"Indirect({ctx.name})"))
+    if "words2" in features:
+        for ctx in (Word("word_1", 1, 1), Word("word_1_2", 1, 2), Word("word_0_1_2", 0, 3),
+                    Word("word_0_b2", 0, 1, 2)):
+            contexts.append(ctx)
+            models.append(Indirect(ctx.name, bits(16), 0.02, f"Indirect({ctx.name})"))
+    if "apm_hi" in features:
+        apms += [Apm("last_four_bytes_hash", bits(16), True, 0.02, "APM(order 4)"),
+                 Apm("word_0", bits(16), True, 0.02, "APM(word)") if "words" in features else
+                 Apm("last_five_bytes_hash", bits(16), True, 0.02, "APM(order 5)")]
+    if "apm" in features:
+        apms += [Apm("bit_context", 8, False, 0.02, "APM(order 0)"),
+                 Apm("last_byte_plus_recent", bits(16), False, 0.02, "APM(order 1)"),
+                 Apm("last_two_bytes_hash", bits(16), True, 0.02, "APM(order 2)"),
+                 Apm("last_three_bytes_hash", bits(16), True, 0.02, "APM(order 3)")]
+    spec = replace(base, contexts=tuple(contexts), models=tuple(models), mixers=tuple(mixers), apms=tuple(apms))
     spec.validate()
     return spec
 

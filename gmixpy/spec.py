@@ -63,6 +63,16 @@ class IndirectHash:
 
 
 @dataclass(frozen=True)
+class Word:
+    """Context: a hash of words[first .. first + count - 1] (word 0 = the word being read; a word is a run of
+    letters, case-folded, bytes >= 128 included) and of the last `bytes` bytes (contexts/word.py)."""
+    name: str
+    first: int = 0
+    count: int = 1
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
 class Indirect:
     """Model: context -> (nonstationary state, run-map state) -> two learned logits.  Adds 2 mixer inputs."""
     context: str
@@ -127,8 +137,19 @@ class Mixer:
     name: str = ""
 
 
-Context = Skip | Interval | IndirectHash
+Context = Skip | Interval | IndirectHash | Word
 Model = Ppmd | Lstm | Indirect | Match
+
+
+@dataclass(frozen=True)
+class Apm:
+    """Final stage: an adaptive probability map over the network's output in a context (models/apm.py).  The
+    final probability is the mean of the network's and every APM's."""
+    context: str
+    table_bits: int           # contexts kept: 2**table_bits rows of 33 probabilities (hashed when larger)
+    with_bits: bool = True    # the context is combined with the bits of the current byte seen so far
+    rate: float = 0.02
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,6 +159,7 @@ class Specification:
     models: tuple[Model, ...]
     mixers: tuple[Mixer, ...]
     history_reserve: int = 1 << 16  # initial byte capacity of the match history; it grows as needed
+    apms: tuple[Apm, ...] = ()      # the final stage after the mixers (none: the network's output is final)
 
     # ---- derived views -------------------------------------------------------------------------------------
     def slots(self) -> dict[str, int]:
@@ -164,7 +186,7 @@ class Specification:
 
     def validate(self) -> None:
         slots = self.slots()
-        for item in list(self.models) + list(self.mixers):
+        for item in list(self.models) + list(self.mixers) + list(self.apms):
             ctx = getattr(item, "context", None)
             if ctx is not None and ctx not in slots:
                 raise ValueError(f"specification {self.name!r}: unknown context {ctx!r}")
@@ -173,6 +195,12 @@ class Specification:
                 raise ValueError(f"skip context {c.name!r}: 1 to 7 offsets below {ROTATING_HISTORY}")
             if isinstance(c, IndirectHash) and not (1 <= c.outer_order <= 4 and 1 <= c.inner_order <= 4):
                 raise ValueError(f"indirect hash {c.name!r}: orders 1..4")
+            if isinstance(c, Word) and not (c.first >= 0 and c.count >= 0 and c.first + c.count <= 6
+                                            and 0 <= c.bytes <= 4 and c.count + c.bytes >= 1):
+                raise ValueError(f"word context {c.name!r}: words 0..5, 0 to 4 bytes")
+        for a in self.apms:
+            if not 0 <= a.table_bits <= 24:
+                raise ValueError(f"apm {a.name!r}: table_bits 0..24")
         layers = [m.layer for m in self.mixers]
         if layers != sorted(layers) or layers.count(2) != 1 or 0 not in layers or 1 not in layers:
             raise ValueError(f"specification {self.name!r}: mixers must be layer 0s, then layer 1s, then one final")
@@ -195,11 +223,14 @@ class Specification:
             "mixers": [item(m) for m in self.mixers],
             "history_reserve": self.history_reserve,
         }
+        if self.apms:  # absent when empty, so that the gmix specifications keep their digests
+            doc["apms"] = [item(a) for a in self.apms]
         return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> "Specification":
-        kinds = {k.__name__: k for k in (Skip, Interval, IndirectHash, Indirect, Match, Ppmd, Lstm, Mixer)}
+        kinds = {k.__name__: k for k in (Skip, Interval, IndirectHash, Word, Indirect, Match, Ppmd, Lstm, Mixer,
+                                         Apm)}
         doc = json.loads(text)
 
         def build(d):
@@ -213,6 +244,7 @@ class Specification:
             models=tuple(build(m) for m in doc["models"]),
             mixers=tuple(build(m) for m in doc["mixers"]),
             history_reserve=int(doc.get("history_reserve", 1 << 16)),
+            apms=tuple(build(a) for a in doc.get("apms", [])),
         )
         spec.validate()
         return spec
