@@ -25,6 +25,8 @@ from .contexts.indirect_hash import IndirectHashParams, IndirectHashState, indir
     indirect_hash_update
 from .contexts.interval import IntervalParams, interval_new, interval_update
 from .contexts.skip import SkipParams, skip_new, skip_update
+from .contexts.signals import SignalParams, SignalState, signals_after_models, signals_check, signals_new, \
+    signals_update
 from .contexts.word import WordParams, WordState, word_check, word_new, word_update
 from .mixer.mixer import MixerMemory, MixerParams, MixerState, mixer_check, mixer_learn, mixer_new, mixer_predict
 from .mixer.sigmoid import logistic
@@ -36,7 +38,7 @@ from .models.byte_model import ByteModelParams, ByteModelState, byte_models_chec
 from .models.lstm import LstmMemory, LstmParams, LstmState, lstm_check
 from .models.match import MatchMemory, MatchParams, MatchState, match_check, match_learn, match_new, match_predict
 from .models.ppmd import PpmdParams, PpmdState, ppmd_check
-from .spec import Indirect, IndirectHash, Interval, Lstm, Match, Ppmd, Skip, Specification, Word
+from .spec import SIGNALS, Indirect, IndirectHash, Interval, Lstm, Match, Ppmd, Skip, Specification, Word
 
 
 class Params(NamedTuple):  # immutable, built from the specification
@@ -47,6 +49,7 @@ class Params(NamedTuple):  # immutable, built from the specification
     interval: IntervalParams
     indirect_hash: IndirectHashParams
     word: WordParams
+    signals: SignalParams
     indirect: IndirectParams
     match: MatchParams
     mixer: MixerParams
@@ -69,6 +72,7 @@ class ShortTermMemory(NamedTuple):  # the running state
     lstm: LstmState
     indirect_hash: IndirectHashState
     word: WordState
+    signals: SignalState
     indirect: IndirectState
     match: MatchState
     mixer: MixerState
@@ -100,6 +104,8 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
     x_params, x_memory, x_state = mixer_new(spec.mixers, slots, n_inputs, spec.skip_connected())
     w_params, w_state = word_new([c for c in spec.contexts if isinstance(c, Word)], slots)
     a_params, a_memory, a_state = apm_new(spec.apms, slots)
+    s_params, s_state = signals_new([c for c in spec.contexts if isinstance(c, SIGNALS)], slots,
+                                    spec.input_names())
     params = Params(
         byte_models=bp,
         ppmd=pp,
@@ -108,6 +114,7 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
         interval=interval_new([c for c in spec.contexts if isinstance(c, Interval)], slots),
         indirect_hash=ih_params,
         word=w_params,
+        signals=s_params,
         indirect=ind_params,
         match=m_params,
         mixer=x_params,
@@ -116,7 +123,7 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
     ltm = LongTermMemory(history=history, lstm=lm, indirect=ind_memory, match=m_memory, mixer=x_memory,
                          apm=a_memory)
     stm = ShortTermMemory(basic=basic_state, byte_models=bstate, ppmd=ps, lstm=ls, indirect_hash=ih_state,
-                          word=w_state, indirect=ind_state, match=m_state, mixer=x_state, apm=a_state)
+                          word=w_state, signals=s_state, indirect=ind_state, match=m_state, mixer=x_state, apm=a_state)
     return params, ltm, stm
 
 
@@ -132,6 +139,7 @@ def check_model(params: Params, ltm: LongTermMemory, stm: ShortTermMemory) -> st
             or lstm_check(params.lstm, ltm.lstm, stm.lstm)
             or indirect_hash_check(params.indirect_hash, stm.indirect_hash)
             or word_check(stm.word)
+            or signals_check(stm.signals)
             or apm_check(ltm.apm, stm.apm)
             or indirect_check(ltm.indirect, stm.indirect)
             or match_check(params.match, ltm.match, stm.match, history_length)
@@ -158,12 +166,14 @@ def predict(P, L, S):
                         b.new_bit[0], contexts[LAST_BYTE], inputs)
     indirect_predict(P.indirect, L.indirect, S.indirect, contexts, inputs)
     match_predict(P.match, L.match, S.match, L.history, contexts, b.new_bit[0], b.recent_bits[0] == 1, inputs)
+    signals_after_models(P.signals, S.signals, contexts, inputs, S.match, P.match.slot.shape[0])
     out = mixer_predict(P.mixer, L.mixer, S.mixer, contexts, inputs)
     prob = apm_predict(P.apm, L.apm, S.apm, contexts, out, logistic(out))
     if prob < _EPS:
         prob = _EPS
     elif prob > _ONE_MINUS_EPS:
         prob = _ONE_MINUS_EPS
+    S.signals.last_p[0] = prob
     return prob
 
 
@@ -174,6 +184,7 @@ def update(P, L, S, bit, learn):
     b = S.basic
     b.new_bit[0] = bit
     byte_models_update(P.byte_models, P.lstm, L.lstm, S.lstm, b.recent_bits[0], bit, learn)
+    signals_update(P.signals, S.signals, bit)
     if learn:
         basic_learn(b, L.history)
         indirect_learn(P.indirect, L.indirect, S.indirect, bit)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .spec import Apm, Indirect, IndirectHash, Interval, Lstm, Match, Mixer, Ppmd, Skip, Specification, Word
+from .spec import Active, Apm, Indirect, IndirectHash, Interval, Lstm, Match, MatchState, Misses, Mixer, Ppmd, Skip, \
+    Specification, Word
 
 _ORDER_HASHES = {  # gmix's last_N_bytes_hash contexts are skip contexts over consecutive bytes
     "last_two_bytes_hash": (0, 1),
@@ -112,7 +113,7 @@ def gmix(name: str, neural: bool, shrink: int = 0, history_reserve: int = 1 << 2
 
 
 # The components added to gmix's ensemble, by name, so that benchmarks/ablate.py can switch each one off.
-FEATURES = ("words", "words2", "apm", "apm_hi")
+FEATURES = ("words", "words2", "apm", "apm_hi", "signals", "signal_apms")
 
 
 def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix_options) -> Specification:
@@ -122,7 +123,8 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix
     def bits(b: int) -> int:
         return b if b <= 4 else max(4, b - shrink)
 
-    contexts, models, mixers, apms = list(base.contexts), list(base.models), list(base.mixers), []
+    contexts, models, apms = list(base.contexts), list(base.models), []
+    mixers = {layer: [m for m in base.mixers if m.layer == layer] for layer in (0, 1, 2)}
     if "words" in features:
         for ctx in (Word("word_0", 0, 1), Word("word_0_1", 0, 2), Word("word_0_b1", 0, 1, 1)):
             contexts.append(ctx)
@@ -136,12 +138,26 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix
         apms += [Apm("last_four_bytes_hash", bits(16), True, 0.02, "APM(order 4)"),
                  Apm("word_0", bits(16), True, 0.02, "APM(word)") if "words" in features else
                  Apm("last_five_bytes_hash", bits(16), True, 0.02, "APM(order 5)")]
+    if "signals" in features or "signal_apms" in features:
+        orders = ["Indirect(1 byte)", "Indirect(2 bytes)", "Indirect(3_16 byte hash)", "Indirect(4_15 byte hash)",
+                  "Indirect(5_15 byte hash)", "Indirect(6_15 byte hash)"]
+        contexts += [Active("order_seen", tuple(f"{m}-indirect" for m in orders)), MatchState("match_state"),
+                     Misses("misses")]
+    if "signals" in features:
+        mixers[0].append(Mixer("order_seen", 0.004, 0, 6, "Mixer0(order seen)"))
+        mixers[0].append(Mixer("match_state", 0.003, 0, 10, "Mixer0(match state)"))
+        mixers[1].append(Mixer("order_seen", 0.003, 1, 6, "Mixer1(order seen)"))
+    if "signal_apms" in features:
+        apms += [Apm("match_state", bits(16), True, 0.02, "APM(match state)"),
+                 Apm("misses", 16, True, 0.02, "APM(misses)"),
+                 Apm("order_seen", 14, True, 0.02, "APM(order seen)")]
     if "apm" in features:
         apms += [Apm("bit_context", 8, False, 0.02, "APM(order 0)"),
                  Apm("last_byte_plus_recent", bits(16), False, 0.02, "APM(order 1)"),
                  Apm("last_two_bytes_hash", bits(16), True, 0.02, "APM(order 2)"),
                  Apm("last_three_bytes_hash", bits(16), True, 0.02, "APM(order 3)")]
-    spec = replace(base, contexts=tuple(contexts), models=tuple(models), mixers=tuple(mixers), apms=tuple(apms))
+    spec = replace(base, contexts=tuple(contexts), models=tuple(models), mixers=tuple(mixers[0] + mixers[1] + mixers[2]),
+                   apms=tuple(apms))
     spec.validate()
     return spec
 

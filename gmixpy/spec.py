@@ -73,6 +73,26 @@ class Word:
 
 
 @dataclass(frozen=True)
+class Active:
+    """Context: how many of the named mixer inputs are active this bit, times 8, plus the bit position
+    (contexts/signals.py): over the order-n models, how long a context has been seen before."""
+    name: str
+    inputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MatchState:
+    """Context: the byte the longest current match expects, with its length in 4 steps above it (0 = none)."""
+    name: str
+
+
+@dataclass(frozen=True)
+class Misses:
+    """Context: the last 8 bits' prediction errors of the final probability."""
+    name: str
+
+
+@dataclass(frozen=True)
 class Indirect:
     """Model: context -> (nonstationary state, run-map state) -> two learned logits.  Adds 2 mixer inputs."""
     context: str
@@ -137,7 +157,8 @@ class Mixer:
     name: str = ""
 
 
-Context = Skip | Interval | IndirectHash | Word
+Context = Skip | Interval | IndirectHash | Word | Active | MatchState | Misses
+SIGNALS = (Active, MatchState, Misses)
 Model = Ppmd | Lstm | Indirect | Match
 
 
@@ -198,6 +219,10 @@ class Specification:
             if isinstance(c, Word) and not (c.first >= 0 and c.count >= 0 and c.first + c.count <= 6
                                             and 0 <= c.bytes <= 4 and c.count + c.bytes >= 1):
                 raise ValueError(f"word context {c.name!r}: words 0..5, 0 to 4 bytes")
+        names = self.input_names()
+        for c in self.contexts:
+            if isinstance(c, Active) and not (len(c.inputs) <= 32 and all(i in names for i in c.inputs)):
+                raise ValueError(f"active context {c.name!r}: at most 32 inputs, each a model input's name")
         for a in self.apms:
             if not 0 <= a.table_bits <= 24:
                 raise ValueError(f"apm {a.name!r}: table_bits 0..24")
@@ -229,8 +254,8 @@ class Specification:
 
     @classmethod
     def from_json(cls, text: str) -> "Specification":
-        kinds = {k.__name__: k for k in (Skip, Interval, IndirectHash, Word, Indirect, Match, Ppmd, Lstm, Mixer,
-                                         Apm)}
+        kinds = {k.__name__: k for k in (Skip, Interval, IndirectHash, Word, Active, MatchState, Misses, Indirect,
+                                         Match, Ppmd, Lstm, Mixer, Apm)}
         doc = json.loads(text)
 
         def build(d):
