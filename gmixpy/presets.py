@@ -113,7 +113,7 @@ def gmix(name: str, neural: bool, shrink: int = 0, history_reserve: int = 1 << 2
 
 
 # The components added to gmix's ensemble, by name, so that benchmarks/ablate.py can switch each one off.
-FEATURES = ("words", "words2", "apm", "apm_hi", "signals", "signal_apms")
+FEATURES = ("words", "words2", "apm", "apm_hi", "signals", "signal_apms", "high_orders")
 
 
 def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix_options) -> Specification:
@@ -135,9 +135,13 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix
             contexts.append(ctx)
             models.append(Indirect(ctx.name, bits(16), 0.02, f"Indirect({ctx.name})"))
     if "apm_hi" in features:
-        apms += [Apm("last_four_bytes_hash", bits(16), True, 0.02, "APM(order 4)"),
-                 Apm("word_0", bits(16), True, 0.02, "APM(word)") if "words" in features else
-                 Apm("last_five_bytes_hash", bits(16), True, 0.02, "APM(order 5)")]
+        apms += [Apm("last_four_bytes_hash", bits(16), True, 0.02, "APM(order 4)", 127),
+                 Apm("word_0", bits(16), True, 0.02, "APM(word)", 127) if "words" in features else
+                 Apm("last_five_bytes_hash", bits(16), True, 0.02, "APM(order 5)", 127)]
+    if "high_orders" in features:
+        for order in (8, 12, 16, 24):
+            contexts.append(Skip(f"order_{order}", tuple(range(order))))
+            models.append(Indirect(f"order_{order}", bits(16), 0.02, f"Indirect(order {order})"))
     if "signals" in features or "signal_apms" in features:
         orders = ["Indirect(1 byte)", "Indirect(2 bytes)", "Indirect(3_16 byte hash)", "Indirect(4_15 byte hash)",
                   "Indirect(5_15 byte hash)", "Indirect(6_15 byte hash)"]
@@ -148,14 +152,14 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix
         mixers[0].append(Mixer("match_state", 0.003, 0, 10, "Mixer0(match state)"))
         mixers[1].append(Mixer("order_seen", 0.003, 1, 6, "Mixer1(order seen)"))
     if "signal_apms" in features:
-        apms += [Apm("match_state", bits(16), True, 0.02, "APM(match state)"),
-                 Apm("misses", 16, True, 0.02, "APM(misses)"),
-                 Apm("order_seen", 14, True, 0.02, "APM(order seen)")]
+        apms += [Apm("match_state", bits(16), True, 0.02, "APM(match state)", 127),
+                 Apm("misses", 16, True, 0.02, "APM(misses)", 127),
+                 Apm("order_seen", 14, True, 0.02, "APM(order seen)", 127)]
     if "apm" in features:
-        apms += [Apm("bit_context", 8, False, 0.02, "APM(order 0)"),
-                 Apm("last_byte_plus_recent", bits(16), False, 0.02, "APM(order 1)"),
-                 Apm("last_two_bytes_hash", bits(16), True, 0.02, "APM(order 2)"),
-                 Apm("last_three_bytes_hash", bits(16), True, 0.02, "APM(order 3)")]
+        apms += [Apm("bit_context", 8, False, 0.02, "APM(order 0)", 127),
+                 Apm("last_byte_plus_recent", bits(16), False, 0.02, "APM(order 1)", 127),
+                 Apm("last_two_bytes_hash", bits(16), True, 0.02, "APM(order 2)", 127),
+                 Apm("last_three_bytes_hash", bits(16), True, 0.02, "APM(order 3)", 127)]
     spec = replace(base, contexts=tuple(contexts), models=tuple(models), mixers=tuple(mixers[0] + mixers[1] + mixers[2]),
                    apms=tuple(apms))
     spec.validate()

@@ -169,8 +169,9 @@ class Apm:
     context: str
     table_bits: int           # contexts kept: 2**table_bits rows of 33 probabilities (hashed when larger)
     with_bits: bool = True    # the context is combined with the bits of the current byte seen so far
-    rate: float = 0.02
+    rate: float = 0.02        # the learning rate a row settles at ...
     name: str = ""
+    limit: int = 0            # ... after this many updates; before, 1 / (updates + 1.5) if larger
 
 
 @dataclass(frozen=True)
@@ -212,8 +213,8 @@ class Specification:
             if ctx is not None and ctx not in slots:
                 raise ValueError(f"specification {self.name!r}: unknown context {ctx!r}")
         for c in self.contexts:
-            if isinstance(c, Skip) and not (1 <= len(c.offsets) <= 7 and all(0 <= o < ROTATING_HISTORY for o in c.offsets)):
-                raise ValueError(f"skip context {c.name!r}: 1 to 7 offsets below {ROTATING_HISTORY}")
+            if isinstance(c, Skip) and not (1 <= len(c.offsets) <= 32 and all(0 <= o < ROTATING_HISTORY for o in c.offsets)):
+                raise ValueError(f"skip context {c.name!r}: 1 to 32 offsets below {ROTATING_HISTORY}")
             if isinstance(c, IndirectHash) and not (1 <= c.outer_order <= 4 and 1 <= c.inner_order <= 4):
                 raise ValueError(f"indirect hash {c.name!r}: orders 1..4")
             if isinstance(c, Word) and not (c.first >= 0 and c.count >= 0 and c.first + c.count <= 6
@@ -224,7 +225,7 @@ class Specification:
             if isinstance(c, Active) and not (len(c.inputs) <= 32 and all(i in names for i in c.inputs)):
                 raise ValueError(f"active context {c.name!r}: at most 32 inputs, each a model input's name")
         for a in self.apms:
-            if not 0 <= a.table_bits <= 24:
+            if not (0 <= a.table_bits <= 24 and 0 <= a.limit <= 65535):
                 raise ValueError(f"apm {a.name!r}: table_bits 0..24")
         layers = [m.layer for m in self.mixers]
         if layers != sorted(layers) or layers.count(2) != 1 or 0 not in layers or 1 not in layers:

@@ -32,11 +32,13 @@ class ApmParams(NamedTuple):
     with_bits: np.ndarray     # int32[n], 1: the slot value is combined with the bits of the current byte
     table_offset: np.ndarray  # int64[n], first row of each APM's table in ApmMemory.curves
     table_size: np.ndarray    # int64[n], rows (contexts) per APM, a power of two
-    rate: np.ndarray          # float32[n], learning rate
+    rate: np.ndarray          # float32[n], learning rate once a row has been updated `limit` times
+    limit: np.ndarray         # int64[n], updates after which a row's rate stops falling (1/(count + 1.5))
 
 
 class ApmMemory(NamedTuple):  # long-term memory
     curves: np.ndarray        # float32[sum(table_size), BUCKETS], context -> P(1) at each bucket's logit
+    counts: np.ndarray        # uint16[sum(table_size)], updates of each row, saturating at its APM's limit
 
 
 class ApmState(NamedTuple):  # short-term memory
@@ -56,6 +58,7 @@ def apm_new(apms, slots) -> tuple[ApmParams, ApmMemory, ApmState]:
         table_offset=offsets,
         table_size=sizes,
         rate=np.array([a.rate for a in apms], np.float32),
+        limit=np.array([a.limit for a in apms], np.int64),
     )
     # Every curve starts as the identity: bucket j holds logistic(its own logit), so a new APM changes nothing
     # (computed with the package's logistic, not libm's exp, so that every machine starts from the same bits).
@@ -64,7 +67,7 @@ def apm_new(apms, slots) -> tuple[ApmParams, ApmMemory, ApmState]:
     curves[:] = identity
     state = ApmState(np.zeros(n, np.int64), np.zeros(1, np.int64), np.zeros(1, np.float32),
                      np.zeros(n, np.float32))
-    return params, ApmMemory(curves), state
+    return params, ApmMemory(curves, np.zeros(int(sizes.sum()), np.uint16)), state
 
 
 def apm_check(m: ApmMemory, s: ApmState) -> str | None:
@@ -129,6 +132,12 @@ def apm_learn(p, m, s, bit):
     for i in range(p.slot.shape[0]):
         row = s.row[i]
         rate = p.rate[i]
+        count = np.int64(m.counts[row])
+        if count < p.limit[i]:
+            m.counts[row] = count + 1
+            adaptive = np.float32(1.0) / (np.float32(count) + np.float32(1.5))
+            if adaptive > rate:
+                rate = adaptive
         lower = m.curves[row, j]
         m.curves[row, j] = lower + (target - lower) * (rate * (np.float32(1.0) - w))
         upper = m.curves[row, j + 1]
