@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -92,6 +92,12 @@ class Misses:
     name: str
 
 
+def later(default):
+    """A field added after the first specifications were recorded: left out of the canonical JSON while it has
+    its default value, so that the digests of existing specifications (kept in archives) do not change."""
+    return field(default=default, metadata={"later": True})
+
+
 @dataclass(frozen=True)
 class Indirect:
     """Model: context -> (nonstationary state, run-map state) -> two learned logits.  Adds 2 mixer inputs."""
@@ -99,6 +105,8 @@ class Indirect:
     table_bits: int           # the table holds 2**table_bits * 256 + 1 entries of two bytes
     learning_rate: float = 0.02
     name: str = ""
+    limit: int = later(0)     # >0: a logit's rate is 1 / (its updates + 1.5) until that falls to learning_rate,
+    #                           for at most `limit` updates (0: always learning_rate, as gmix)
     inputs = 2
 
     def input_names(self) -> list[str]:
@@ -239,6 +247,8 @@ class Specification:
             d = {"type": type(obj).__name__}
             for f in fields(obj):
                 v = getattr(obj, f.name)
+                if f.metadata.get("later") and f.default is not MISSING and v == f.default:
+                    continue
                 d[f.name] = list(v) if isinstance(v, tuple) else v
             return d
 

@@ -46,7 +46,8 @@ class IndirectParams(NamedTuple):
     table_offset: np.ndarray   # int64[n], first entry of each model's table in IndirectMemory.states
     table_size: np.ndarray     # int64[n], entries per table: 2**table_bits * 256 + 1
     inverse_size: np.ndarray   # float64[n], 1.0 / table_size
-    learning_rate: np.ndarray  # float32[n]
+    learning_rate: np.ndarray  # float32[n], the rate a logit settles at
+    limit: np.ndarray          # int64[n], updates of a logit during which its rate is 1/(updates + 1.5) if larger
     input_index: np.ndarray    # int32[n], mixer input of the nonstationary logit; the run-map logit is the next
 
 
@@ -54,6 +55,8 @@ class IndirectMemory(NamedTuple):  # long-term memory
     states: np.ndarray         # uint8[sum(table_size), 2]: [nonstationary ^ 255, run_map]; 0 in both = never seen
     # (the nonstationary state is stored xor 255 so that an untouched entry is 0 and costs no resident memory)
     logits: np.ndarray         # float32[n, 2, 256], per model: nonstationary state -> logit, run-map state -> logit
+    counts: np.ndarray         # uint16[n, 2, 256], updates of each logit, saturating at the model's limit (all 0
+    #                            for gmix's models, whose limit is 0)
 
 
 class IndirectState(NamedTuple):  # short-term memory
@@ -70,9 +73,11 @@ def indirect_new(models, slots, input_index) -> tuple[IndirectParams, IndirectMe
         table_size=sizes,
         inverse_size=1.0 / sizes.astype(np.float64),
         learning_rate=np.array([m.learning_rate for m in models], np.float32),
+        limit=np.array([m.limit for m in models], np.int64),
         input_index=np.array(input_index, np.int32),
     )
-    memory = IndirectMemory(np.zeros((int(sizes.sum()), 2), np.uint8), np.zeros((n, 2, 256), np.float32))
+    memory = IndirectMemory(np.zeros((int(sizes.sum()), 2), np.uint8), np.zeros((n, 2, 256), np.float32),
+                            np.zeros((n, 2, 256), np.uint16))
     return params, memory, IndirectState(np.zeros(n, np.int64))
 
 
@@ -116,6 +121,19 @@ def _learned_state(m, entry):
 
 
 @njit(inline="always")
+def _adaptive(m, i, k, state, rate, limit):
+    """The rate for logit (i, k, state) this update: 1/(updates + 1.5) while that is above `rate` and the logit
+    has had fewer than `limit` updates (counted here), else `rate`."""
+    count = np.int64(m.counts[i, k, state])
+    if count < limit:
+        m.counts[i, k, state] = count + 1
+        adaptive = np.float32(1.0) / (np.float32(count) + np.float32(1.5))
+        if adaptive > rate:
+            return adaptive
+    return rate
+
+
+@njit(inline="always")
 def indirect_learn(p, m, s, bit):
     fbit = np.float32(bit)
     probability = scratch()
@@ -134,10 +152,15 @@ def indirect_learn(p, m, s, bit):
             entry = s.entry[i]
             rate = p.learning_rate[i]
             nonstationary = _learned_state(m, entry)
-            logit = m.logits[i, 0, nonstationary]
-            m.logits[i, 0, nonstationary] = logit + (fbit - probability[2 * (i - first)]) * rate
-            m.states[entry, 0] = NONSTATIONARY[nonstationary, bit] ^ 255
             run = m.states[entry, 1]
+            rate0 = rate
+            rate1 = rate
+            if p.limit[i]:
+                rate0 = _adaptive(m, i, 0, nonstationary, rate, p.limit[i])
+                rate1 = _adaptive(m, i, 1, run, rate, p.limit[i])
+            logit = m.logits[i, 0, nonstationary]
+            m.logits[i, 0, nonstationary] = logit + (fbit - probability[2 * (i - first)]) * rate0
+            m.states[entry, 0] = NONSTATIONARY[nonstationary, bit] ^ 255
             logit = m.logits[i, 1, run]
-            m.logits[i, 1, run] = logit + (fbit - probability[2 * (i - first) + 1]) * rate
+            m.logits[i, 1, run] = logit + (fbit - probability[2 * (i - first) + 1]) * rate1
             m.states[entry, 1] = RUN_MAP[run * 2 + bit]
