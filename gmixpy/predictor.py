@@ -25,6 +25,7 @@ from .contexts.indirect_hash import IndirectHashParams, IndirectHashState, indir
     indirect_hash_update
 from .contexts.interval import IntervalParams, interval_new, interval_update
 from .contexts.skip import SkipParams, skip_new, skip_update
+from .contexts.record import RecordParams, RecordState, record_check, record_new, record_update
 from .contexts.signals import SignalParams, SignalState, signals_after_models, signals_check, signals_new, \
     signals_update
 from .contexts.word import WordParams, WordState, word_check, word_new, word_update
@@ -38,7 +39,7 @@ from .models.byte_model import ByteModelParams, ByteModelState, byte_models_chec
 from .models.lstm import LstmMemory, LstmParams, LstmState, lstm_check
 from .models.match import MatchMemory, MatchParams, MatchState, match_check, match_learn, match_new, match_predict
 from .models.ppmd import PpmdParams, PpmdState, ppmd_check
-from .spec import SIGNALS, Indirect, IndirectHash, Interval, Lstm, Match, Ppmd, Skip, Specification, Word
+from .spec import SIGNALS, Indirect, IndirectHash, Interval, Lstm, Match, Ppmd, Record, Skip, Specification, Word
 
 
 class Params(NamedTuple):  # immutable, built from the specification
@@ -49,6 +50,7 @@ class Params(NamedTuple):  # immutable, built from the specification
     interval: IntervalParams
     indirect_hash: IndirectHashParams
     word: WordParams
+    record: RecordParams
     signals: SignalParams
     indirect: IndirectParams
     match: MatchParams
@@ -72,6 +74,7 @@ class ShortTermMemory(NamedTuple):  # the running state
     lstm: LstmState
     indirect_hash: IndirectHashState
     word: WordState
+    record: RecordState
     signals: SignalState
     indirect: IndirectState
     match: MatchState
@@ -104,6 +107,7 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
     x_params, x_memory, x_state = mixer_new(spec.mixers, slots, n_inputs, spec.skip_connected())
     w_params, w_state = word_new([c for c in spec.contexts if isinstance(c, Word)], slots)
     a_params, a_memory, a_state = apm_new(spec.apms, slots)
+    r_params, r_state = record_new([c for c in spec.contexts if isinstance(c, Record)], slots)
     s_params, s_state = signals_new([c for c in spec.contexts if isinstance(c, SIGNALS)], slots,
                                     spec.input_names())
     params = Params(
@@ -114,6 +118,7 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
         interval=interval_new([c for c in spec.contexts if isinstance(c, Interval)], slots),
         indirect_hash=ih_params,
         word=w_params,
+        record=r_params,
         signals=s_params,
         indirect=ind_params,
         match=m_params,
@@ -123,7 +128,7 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
     ltm = LongTermMemory(history=history, lstm=lm, indirect=ind_memory, match=m_memory, mixer=x_memory,
                          apm=a_memory)
     stm = ShortTermMemory(basic=basic_state, byte_models=bstate, ppmd=ps, lstm=ls, indirect_hash=ih_state,
-                          word=w_state, signals=s_state, indirect=ind_state, match=m_state, mixer=x_state, apm=a_state)
+                          word=w_state, record=r_state, signals=s_state, indirect=ind_state, match=m_state, mixer=x_state, apm=a_state)
     return params, ltm, stm
 
 
@@ -140,6 +145,7 @@ def check_model(params: Params, ltm: LongTermMemory, stm: ShortTermMemory) -> st
             or indirect_hash_check(params.indirect_hash, stm.indirect_hash)
             or word_check(stm.word)
             or signals_check(stm.signals)
+            or record_check(stm.record)
             or apm_check(ltm.apm, stm.apm)
             or indirect_check(ltm.indirect, stm.indirect)
             or match_check(params.match, ltm.match, stm.match, history_length)
@@ -161,6 +167,7 @@ def predict(P, L, S):
         skip_update(P.skip, b)
         indirect_hash_update(P.indirect_hash, S.indirect_hash, contexts)
         word_update(P.word, S.word, b, contexts[LAST_BYTE])
+        record_update(P.record, S.record, b)
     inputs = S.mixer.inputs0
     byte_models_predict(P.byte_models, P.ppmd, S.ppmd, P.lstm, L.lstm, S.lstm, S.byte_models, contexts, boundary,
                         b.new_bit[0], contexts[LAST_BYTE], inputs)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .spec import Active, Apm, Indirect, IndirectHash, Interval, Lstm, Match, MatchState, Misses, Mixer, Ppmd, Skip, \
-    Specification, Word
+from .spec import Active, Apm, Indirect, IndirectHash, Interval, Lstm, Match, MatchState, Misses, Mixer, Ppmd, Record, \
+    Skip, Specification, Word
 
 _ORDER_HASHES = {  # gmix's last_N_bytes_hash contexts are skip contexts over consecutive bytes
     "last_two_bytes_hash": (0, 1),
@@ -113,7 +113,7 @@ def gmix(name: str, neural: bool, shrink: int = 0, history_reserve: int = 1 << 2
 
 
 # The components added to gmix's ensemble, by name, so that benchmarks/ablate.py can switch each one off.
-FEATURES = ("words", "words2", "apm", "apm_hi", "signals", "signal_apms", "high_orders")
+FEATURES = ("words", "words2", "apm", "apm_hi", "signals", "signal_apms", "high_orders", "adaptive", "records")
 
 
 def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix_options) -> Specification:
@@ -142,6 +142,11 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix
         for order in (8, 12, 16, 24):
             contexts.append(Skip(f"order_{order}", tuple(range(order))))
             models.append(Indirect(f"order_{order}", bits(16), 0.02, f"Indirect(order {order})"))
+    if "records" in features:
+        for kind in ("above", "above_left", "column", "distance"):
+            contexts.append(Record(f"record_{kind}", kind))
+            models.append(Indirect(f"record_{kind}", bits(16), 0.02, f"Indirect(record {kind})"))
+        mixers[0].append(Mixer("record_column", 0.003, 0, 12, "Mixer0(record column)"))
     if "signals" in features or "signal_apms" in features:
         orders = ["Indirect(1 byte)", "Indirect(2 bytes)", "Indirect(3_16 byte hash)", "Indirect(4_15 byte hash)",
                   "Indirect(5_15 byte hash)", "Indirect(6_15 byte hash)"]
@@ -160,6 +165,8 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix
                  Apm("last_byte_plus_recent", bits(16), False, 0.02, "APM(order 1)", 127),
                  Apm("last_two_bytes_hash", bits(16), True, 0.02, "APM(order 2)", 127),
                  Apm("last_three_bytes_hash", bits(16), True, 0.02, "APM(order 3)", 127)]
+    if "adaptive" in features:
+        models = [replace(m, limit=255) if isinstance(m, Indirect) else m for m in models]
     spec = replace(base, contexts=tuple(contexts), models=tuple(models), mixers=tuple(mixers[0] + mixers[1] + mixers[2]),
                    apms=tuple(apms))
     spec.validate()

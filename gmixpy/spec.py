@@ -73,6 +73,14 @@ class Word:
 
 
 @dataclass(frozen=True)
+class Record:
+    """Context: from the detected record length (a period found in the data) and the recent bytes, by kind:
+    'above', 'above_left', 'column' or 'distance' (contexts/record.py)."""
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True)
 class Active:
     """Context: how many of the named mixer inputs are active this bit, times 8, plus the bit position
     (contexts/signals.py): over the order-n models, how long a context has been seen before."""
@@ -165,7 +173,7 @@ class Mixer:
     name: str = ""
 
 
-Context = Skip | Interval | IndirectHash | Word | Active | MatchState | Misses
+Context = Skip | Interval | IndirectHash | Word | Record | Active | MatchState | Misses
 SIGNALS = (Active, MatchState, Misses)
 Model = Ppmd | Lstm | Indirect | Match
 
@@ -225,6 +233,8 @@ class Specification:
                 raise ValueError(f"skip context {c.name!r}: 1 to 32 offsets below {ROTATING_HISTORY}")
             if isinstance(c, IndirectHash) and not (1 <= c.outer_order <= 4 and 1 <= c.inner_order <= 4):
                 raise ValueError(f"indirect hash {c.name!r}: orders 1..4")
+            if isinstance(c, Record) and c.kind not in ("above", "above_left", "column", "distance"):
+                raise ValueError(f"record context {c.name!r}: kind above, above_left, column or distance")
             if isinstance(c, Word) and not (c.first >= 0 and c.count >= 0 and c.first + c.count <= 6
                                             and 0 <= c.bytes <= 4 and c.count + c.bytes >= 1):
                 raise ValueError(f"word context {c.name!r}: words 0..5, 0 to 4 bytes")
@@ -265,7 +275,7 @@ class Specification:
 
     @classmethod
     def from_json(cls, text: str) -> "Specification":
-        kinds = {k.__name__: k for k in (Skip, Interval, IndirectHash, Word, Active, MatchState, Misses, Indirect,
+        kinds = {k.__name__: k for k in (Skip, Interval, IndirectHash, Word, Record, Active, MatchState, Misses, Indirect,
                                          Match, Ppmd, Lstm, Mixer, Apm)}
         doc = json.loads(text)
 
