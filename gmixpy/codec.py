@@ -8,12 +8,12 @@ afterwards: its output must be seekable (commands write to a temporary file anyw
 from __future__ import annotations
 
 import zlib
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 import numpy as np
 
 from . import engine, presets
-from .archive import MAX_EXPANSION, ArchiveError, FLAG_MODEL, Header, MAX_HEADER, decode_header
+from .archive import FLAG_MODEL, MAX_EXPANSION, MAX_HEADER, ArchiveError, Header, decode_header
 from .coder.arithmetic import coder_new
 from .model import Model
 from .runs import CHUNK, Progress, _nothing, compress_run

@@ -18,19 +18,35 @@ import numpy as np
 
 from ._jit import njit
 from ._values import first_not_finite
-from .coder.arithmetic import CoderState
-from .contexts.basic import LAST_BYTE, BasicState, HistoryMemory, basic_check, basic_learn, basic_new, \
-    basic_predict
-from .contexts.indirect_hash import IndirectHashParams, IndirectHashState, indirect_hash_check, indirect_hash_new, \
-    indirect_hash_update
+from .contexts.basic import LAST_BYTE, BasicState, HistoryMemory, basic_check, basic_learn, basic_new, basic_predict
+from .contexts.indirect_hash import (
+    IndirectHashParams,
+    IndirectHashState,
+    indirect_hash_check,
+    indirect_hash_new,
+    indirect_hash_update,
+)
 from .contexts.interval import IntervalParams, interval_new, interval_update
 from .contexts.skip import SkipParams, skip_new, skip_update
 from .mixer.mixer import MixerMemory, MixerParams, MixerState, mixer_check, mixer_learn, mixer_new, mixer_predict
 from .mixer.sigmoid import logistic
-from .models.indirect import IndirectMemory, IndirectParams, IndirectState, indirect_check, indirect_learn, \
-    indirect_new, indirect_predict
-from .models.byte_model import ByteModelParams, ByteModelState, byte_models_check, byte_models_new, \
-    byte_models_predict, byte_models_update
+from .models.byte_model import (
+    ByteModelParams,
+    ByteModelState,
+    byte_models_check,
+    byte_models_new,
+    byte_models_predict,
+    byte_models_update,
+)
+from .models.indirect import (
+    IndirectMemory,
+    IndirectParams,
+    IndirectState,
+    indirect_check,
+    indirect_learn,
+    indirect_new,
+    indirect_predict,
+)
 from .models.lstm import LstmMemory, LstmParams, LstmState, lstm_check
 from .models.match import MatchMemory, MatchParams, MatchState, match_check, match_learn, match_new, match_predict
 from .models.ppmd import PpmdParams, PpmdState, ppmd_check

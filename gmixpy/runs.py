@@ -8,7 +8,6 @@ what the uninterrupted one would and writes byte-identical results.
 from __future__ import annotations
 
 import os
-import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +16,7 @@ from typing import Callable
 import numpy as np
 
 from . import engine, serialize
-
-from .coder.arithmetic import CoderState, coder_new
+from .coder.arithmetic import CoderState
 from .files import atomic_output, input_files, same_file
 from .model import Model, deep_copy
 
@@ -152,7 +150,6 @@ def run_training(model: Model, st: TrainState, progress: Progress = _nothing,
     """Train `model` on st.files from st.done onwards; evaluations and checkpoints at multiples of their
     intervals.  Saves st.output at the end (and the best model by held-out score beside it)."""
     offsets = np.cumsum([0] + st.sizes, dtype=np.int64)  # 64-bit on every platform
-    start = time.perf_counter()
     while st.done < st.total:
         index = int(np.searchsorted(offsets, st.done, side="right") - 1)
         path = st.files[index]

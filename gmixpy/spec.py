@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -90,7 +90,7 @@ class Match:
 
 @dataclass(frozen=True)
 class Ppmd:
-    """Model: PPMd byte predictions turned into a bit prediction (issue 4).  Adds 1 mixer input."""
+    """Model: PPMd byte predictions turned into a bit prediction.  Adds 1 mixer input."""
     order: int = 20
     memory_mb: float = 2000
     name: str = "mod_ppmd"
@@ -102,7 +102,7 @@ class Ppmd:
 
 @dataclass(frozen=True)
 class Lstm:
-    """Model: byte-level LSTM fed with PPMd's predictions (issue 4).  Adds 1 input, skip-connected upwards."""
+    """Model: byte-level LSTM fed with PPMd's predictions.  Adds 1 input, skip-connected upwards."""
     cells: int = 50
     layers: int = 1
     horizon: int = 100
@@ -169,7 +169,8 @@ class Specification:
             if ctx is not None and ctx not in slots:
                 raise ValueError(f"specification {self.name!r}: unknown context {ctx!r}")
         for c in self.contexts:
-            if isinstance(c, Skip) and not (1 <= len(c.offsets) <= 7 and all(0 <= o < ROTATING_HISTORY for o in c.offsets)):
+            if isinstance(c, Skip) and not (
+                    1 <= len(c.offsets) <= 7 and all(0 <= o < ROTATING_HISTORY for o in c.offsets)):
                 raise ValueError(f"skip context {c.name!r}: 1 to 7 offsets below {ROTATING_HISTORY}")
             if isinstance(c, IndirectHash) and not (1 <= c.outer_order <= 4 and 1 <= c.inner_order <= 4):
                 raise ValueError(f"indirect hash {c.name!r}: orders 1..4")

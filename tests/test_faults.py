@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from gmixpy import serialize
-from gmixpy.coder.arithmetic import coder_new
 from gmixpy.cli import main
+from gmixpy.coder.arithmetic import coder_new
 from gmixpy.model import Model
 from gmixpy.runs import evaluate
 

@@ -27,8 +27,7 @@ import pytest
 from click.testing import CliRunner
 
 import gmixpy
-from gmixpy import serialize
-from gmixpy import presets
+from gmixpy import presets, serialize
 from gmixpy.archive import FIXED_SIZE, ArchiveError
 from gmixpy.cli import main as cli_main
 from gmixpy.model import Model
@@ -225,7 +224,7 @@ def test_fuzz_archives_cli(archives, tmp_path):
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda ic: (ic[1], _cli_decompress(tmp_path, ic[0], ic[1][2])), enumerate(cases)))
-    for (kind, data, blob), (work, out, proc) in results:
+    for (kind, data, _), (work, out, proc) in results:
         err = proc.stderr.decode(errors="replace")
         lines = [x for x in err.replace("\r", "\n").splitlines() if x.strip() and "%|" not in x]
         assert "Traceback" not in err, err

@@ -54,7 +54,8 @@ def _check_distributions(pred: np.ndarray) -> None:
 
 def _digest_rows(h, sqp: np.ndarray, pred: np.ndarray) -> None:
     rows = np.concatenate(
-        [sqp.astype("<u4").view(np.uint8).reshape(len(sqp), 1024), pred.astype("<f4").view(np.uint8).reshape(len(pred), 1024)],
+        [sqp.astype("<u4").view(np.uint8).reshape(len(sqp), 1024),
+         pred.astype("<f4").view(np.uint8).reshape(len(pred), 1024)],
         axis=1,
     )
     h.update(rows.tobytes())

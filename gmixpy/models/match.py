@@ -19,9 +19,9 @@ import numpy as np
 
 from .._jit import njit
 from .._values import first_outside
-from ..spec import table_offsets
 from ..contexts.basic import LONGEST_MATCH
 from ..mixer.sigmoid import logit
+from ..spec import table_offsets
 
 
 class MatchParams(NamedTuple):

@@ -231,10 +231,12 @@ class PpmdState(NamedTuple):
 
     arena: np.ndarray  # uint8[memory_bytes], gmix's HeapStart[]: text area + units; pointers are offsets (0 = NULL)
     regs: np.ndarray  # int64[N_REGS], scalar registers, see R_* constants (C unsigned values kept in [0, 2**32))
-    blist: np.ndarray  # int64[N_INDEXES + 2, 2], free-list heads [Stamp (uint, count), NextIndx (offset)]; row 39 = GlueFreeBlocks' s0
+    blist: np.ndarray  # int64[N_INDEXES + 2, 2], free-list heads [Stamp (uint, count), NextIndx (offset)];
+    #                    row 39 = GlueFreeBlocks' s0
     char_mask: np.ndarray  # int64[256], CharMask (uint): symbol masked iff char_mask[c] == regs[R_ESC_COUNT]
     bin_summ: np.ndarray  # int64[25, 64], BinSumm (word): binary-context SEE probabilities, scale 2**14
-    see2: np.ndarray  # int64[737, 3], SEE2Cont[23][32] flattened + DummySEE2Cont at row 736; cols [Summ (word), Shift (byte), Count (byte)]
+    see2: np.ndarray  # int64[737, 3], SEE2Cont[23][32] flattened + DummySEE2Cont at row 736;
+    #                   cols [Summ (word), Shift (byte), Count (byte)]
     sq: np.ndarray  # int64[1024, 3], SQ: [sym (256 = escape), freq, total] (words), first regs[R_SQ_PTR] valid
     sqp: np.ndarray  # int64[256], sqp (uint): integer symbol probabilities of the next byte (scale ~2**32)
     tr_f: np.ndarray  # int64[256], trF (uint): binary tree of sqp, sum of the left (0-bit) subtree at node j
