@@ -14,8 +14,6 @@ import hashlib
 import json
 from dataclasses import dataclass, fields
 
-import numpy as np
-
 # Slots every specification has, written by contexts/basic.py (and by the LSTM and match models).
 BASIC_SLOTS = (
     "always_zero",              # 0
@@ -28,14 +26,6 @@ BASIC_SLOTS = (
 ) + tuple(f"recent_byte_{i}" for i in range(1, 10))  # the byte i+1 bytes ago: recent_byte_1 = second last
 
 ROTATING_HISTORY = 1000  # bytes of recent history kept in short-term memory (gmix: 1000)
-
-
-def table_offsets(sizes):
-    """First index of each table when a family's tables are laid end to end in one array (sizes: int64[n])."""
-    offsets = np.zeros(len(sizes), np.int64)
-    if len(sizes):
-        offsets[1:] = np.cumsum(sizes)[:-1]
-    return offsets
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from .._jit import njit
 from .._values import first_outside
 from ..contexts.basic import BIT_CONTEXT
 from ..contexts.states import NONSTATIONARY, RUN_MAP
-from ..mixer.mixer import SCRATCH, prefetch, scratch
+from ..intrinsics import SCRATCH, prefetch, scratch
+from ..layout import table_offsets
 from ..mixer.sigmoid import logistic_many
-from ..spec import table_offsets
 
 _M32 = 0xFFFFFFFF
 

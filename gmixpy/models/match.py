@@ -20,8 +20,8 @@ import numpy as np
 from .._jit import njit
 from .._values import first_outside
 from ..contexts.basic import LONGEST_MATCH
+from ..layout import table_offsets
 from ..mixer.sigmoid import logit
-from ..spec import table_offsets
 
 
 class MatchParams(NamedTuple):
