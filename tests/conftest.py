@@ -17,9 +17,9 @@ def warm_kernels():
     signal lands in the middle of a compilation (a cold cache on a fresh CI machine takes minutes), and the
     subprocesses the tests start find the kernels in the shared disk cache (named after the source hash)."""
     import gmixpy
+    from gmixpy.chunks import evaluate
     from gmixpy.generate import generate_bytes
     from gmixpy.model import Model
-    from gmixpy.runs import evaluate
 
     gmixpy.decompress(gmixpy.compress(b"warm up " * 20, preset="tiny"))
     m = Model.new("tiny")

@@ -24,8 +24,8 @@ def golden_input() -> bytes:
 
 def golden_model_bytes() -> bytes:
     from gmixpy import serialize
+    from gmixpy.chunks import evaluate
     from gmixpy.model import Model
-    from gmixpy.runs import evaluate
 
     m = Model.new("tiny")
     evaluate(m, golden_input(), learn=True)

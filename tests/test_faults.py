@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from gmixpy import serialize
+from gmixpy.chunks import evaluate
 from gmixpy.cli import main
 from gmixpy.coder.arithmetic import coder_new
 from gmixpy.model import Model
-from gmixpy.runs import evaluate
 
 GMIXPY = [sys.executable, "-m", "gmixpy"]
 OUTCOMES: list[str] = []

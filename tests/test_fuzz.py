@@ -29,9 +29,9 @@ from click.testing import CliRunner
 import gmixpy
 from gmixpy import presets, serialize
 from gmixpy.archive import FIXED_SIZE, ArchiveError
+from gmixpy.chunks import evaluate
 from gmixpy.cli import main as cli_main
 from gmixpy.model import Model
-from gmixpy.runs import evaluate
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = int(os.environ.get("GMIXPY_FUZZ_CASES", "500"))
@@ -371,21 +371,18 @@ def model_files(tmp_path_factory, alice):
     evaluate(m, alice[:3000], learn=True)
     model_path = d / "m.gmxm"
     serialize.save(str(model_path), m)
-    # a compress checkpoint as the command line writes it
-    from gmixpy.archive import Header
-    from gmixpy.coder.arithmetic import coder_new
+    # a compress checkpoint as a compression run writes it, at its start
+    from gmixpy.runs import CompressState, start_compression
 
     src = d / "in.txt"
     src.write_bytes(alice[:4000])
-    header = Header(0, 0, m.spec.digest(), "tiny")
-    args = dict(input=str(src), output=str(d / "in.txt.gmx"), preset="tiny", model_path=None, force=True,
-                checkpoint_every=2000, checkpoint=str(d / "c.ckpt"))
-    meta = dict(command="compress", args=args, pos=0, crc=0, spec_digest=header.spec_digest.hex(), preset="tiny",
-                model_digest=bytes(16).hex(), flags=0)
-    fresh = Model.new("tiny")
     ckpt = d / "c.ckpt"
-    serialize.save_checkpoint(str(ckpt), fresh, {"coder": coder_new(),
-                                                 "output": np.frombuffer(header.encode(), np.uint8)}, meta)
+    st = CompressState(input=str(src), output=str(d / "in.txt.gmx"), preset="tiny", force=True, checkpoint_every=2000,
+                       checkpoint=str(ckpt))
+    fresh = start_compression(st)
+    meta = st.to_meta()
+    serialize.save_checkpoint(str(ckpt), fresh, {"coder": st.coder, "output": np.frombuffer(st.written, np.uint8)},
+                              meta)
     return d, model_path.read_bytes(), ckpt.read_bytes(), meta
 
 

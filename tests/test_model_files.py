@@ -15,10 +15,10 @@ import pytest
 import gmixpy
 from gmixpy import serialize
 from gmixpy.archive import ArchiveError
+from gmixpy.chunks import evaluate
 from gmixpy.codec import compress_stream
 from gmixpy.generate import generate_bytes
 from gmixpy.model import Model, walk
-from gmixpy.runs import evaluate
 
 GMIXPY = [sys.executable, "-m", "gmixpy"]
 
@@ -319,3 +319,21 @@ def test_copy_array_is_an_exact_independent_copy():
     assert b.dtype == a.dtype and b.shape == a.shape and np.array_equal(a, b)
     b[5] = 0
     assert a[5] == 7
+
+
+def test_compress_state_round_trips_through_a_checkpoint(tmp_path, alice):
+    """CompressState.to_meta and from_meta are inverses, and from_meta refuses a state that does not belong to the
+    checkpoint's model."""
+    from gmixpy.runs import CompressState, start_compression
+
+    src = tmp_path / "in.txt"
+    src.write_bytes(alice[:3000])
+    st = CompressState(input=str(src), output=str(tmp_path / "in.gmx"), preset="tiny", checkpoint_every=1000,
+                       checkpoint=str(tmp_path / "c.ckpt"), pos=1000, crc=12345)
+    model = start_compression(st)
+    run = {"coder": st.coder, "output": np.frombuffer(st.written, np.uint8)}
+    back = CompressState.from_meta(st.to_meta(), run, model, "c.ckpt")
+    assert back.to_meta() == st.to_meta() and back.written == st.written and back.header == st.header
+    other = dict(st.to_meta(), preset="fast")
+    with pytest.raises(serialize.ModelFileError, match=r"c.ckpt: damaged checkpoint \(bad compression state: preset"):
+        CompressState.from_meta(other, run, model, "c.ckpt")

@@ -42,9 +42,9 @@ def _work(path: str, kind: str) -> int:
     """Load `path` and run every command's kernels on it; the exit status says what happened."""
     import gmixpy
     from gmixpy import engine, serialize
+    from gmixpy.chunks import evaluate
     from gmixpy.coder.arithmetic import coder_new
     from gmixpy.generate import generate_bytes
-    from gmixpy.runs import evaluate
 
     data = DATA.read_bytes()[5000:6500]
     try:
@@ -88,9 +88,9 @@ def _base_files(directory: Path) -> tuple[Path, Path]:
     """A tiny model trained on a few KB of text (tables, history, PPMd arena and mixer pool populated) and a
     compression checkpoint taken in the middle of a byte stream."""
     from gmixpy import engine, serialize
+    from gmixpy.chunks import evaluate
     from gmixpy.coder.arithmetic import coder_new
     from gmixpy.model import Model
-    from gmixpy.runs import evaluate
 
     text = DATA.read_bytes()
     model = Model.new("tiny")
@@ -250,8 +250,8 @@ TARGETED = [
 
 @pytest.fixture(scope="module")
 def trained():
+    from gmixpy.chunks import evaluate
     from gmixpy.model import Model
-    from gmixpy.runs import evaluate
 
     model = Model.new("tiny")
     evaluate(model, DATA.read_bytes()[:3000], learn=True)
