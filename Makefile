@@ -40,7 +40,7 @@ bench: venv
 # and written to bench-results/fuzz-*.json.  GMIXPY_FUZZ_CASES sets the number of random cases per family.
 FUZZ_CASES ?= 5000
 fuzz: venv
-	GMIXPY_FUZZ_CASES=$(FUZZ_CASES) $(PY) -m pytest -q -s tests/test_fuzz.py tests/test_model_values.py
+	GMIXPY_FUZZ_CASES=$(FUZZ_CASES) GMIXPY_RESULTS=bench-results $(PY) -m pytest -q -s tests/test_fuzz.py tests/test_model_values.py
 
 clean-cache:
 	rm -rf $(HOME)/.cache/gmixpy/numba

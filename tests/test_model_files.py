@@ -3,10 +3,7 @@ guarantees and more)."""
 from __future__ import annotations
 
 import io
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,20 +16,7 @@ from gmixpy.chunks import evaluate
 from gmixpy.codec import compress_stream
 from gmixpy.generate import generate_bytes
 from gmixpy.model import Model, walk
-
-GMIXPY = [sys.executable, "-m", "gmixpy"]
-
-
-def run(*args, env=None, input=None):
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run(GMIXPY + [str(a) for a in args], capture_output=True, timeout=600, env=e, input=input)
-
-
-def trained(text: bytes) -> Model:
-    m = Model.new("tiny")
-    evaluate(m, text, learn=True)
-    return m
+from helpers import assert_one_line_error, no_temporaries, run, trained_tiny
 
 
 def same_memory(a, b) -> bool:
@@ -42,12 +26,12 @@ def same_memory(a, b) -> bool:
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory, alice):
     path = tmp_path_factory.mktemp("m") / "alice.gmxm"
-    serialize.save(str(path), trained(alice[:20000]))
+    serialize.save(str(path), trained_tiny(alice[:20000]))
     return path
 
 
 def test_saved_model_predicts_exactly_as_before(tmp_path, alice):
-    m = trained(alice[:15000])
+    m = trained_tiny(alice[:15000])
     path = tmp_path / "m.gmxm"
     serialize.save(str(path), m)
     loaded = serialize.load(str(path))
@@ -74,12 +58,12 @@ def test_saved_model_predicts_exactly_as_before(tmp_path, alice):
 
 def test_model_file_is_small_when_sparse(tmp_path, alice):
     path = tmp_path / "m.gmxm"
-    serialize.save(str(path), trained(alice[:5000]))
+    serialize.save(str(path), trained_tiny(alice[:5000]))
     assert path.stat().st_size < 2_000_000
 
 
 def test_save_is_deterministic(tmp_path, alice):
-    m = trained(alice[:3000])
+    m = trained_tiny(alice[:3000])
     serialize.save(str(tmp_path / "a.gmxm"), m)
     serialize.save(str(tmp_path / "b.gmxm"), m)
     assert (tmp_path / "a.gmxm").read_bytes() == (tmp_path / "b.gmxm").read_bytes()
@@ -121,7 +105,7 @@ def test_compress_with_model_round_trip_and_refusals(model_file, alice):
     assert len(blob) < len(gmixpy.compress(data, preset="tiny"))  # the trained model helps
     with pytest.raises(ArchiveError, match="with a model file"):
         gmixpy.decompress(blob)
-    other = trained(alice[:1000])
+    other = trained_tiny(alice[:1000])
     with pytest.raises(ArchiveError, match="different model"):
         gmixpy.decompress(blob, model=other)
     # the model passed in is not modified by compressing
@@ -203,9 +187,7 @@ def test_damaged_model_files(tmp_path, model_file, damage):
     bad.write_bytes(bytes(raw))
     with pytest.raises(serialize.ModelFileError):
         serialize.load(str(bad))
-    proc = run("generate", bad, "-n", "5")
-    err = proc.stderr.decode()
-    assert proc.returncode == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert_one_line_error(run("generate", bad, "-n", "5"), "")
 
 
 def test_info_on_model(model_file):
@@ -267,7 +249,7 @@ def test_resume_compress_gives_identical_archive(tmp_path, alice):
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes() == whole.read_bytes()
     assert not ckpt.exists()
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    assert no_temporaries(tmp_path)
 
 
 def test_resume_train_gives_identical_model(tmp_path, alice):
