@@ -25,14 +25,16 @@ def _default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def interrupt(args, sig, cwd, started=lambda: True, delay=1.0):
-    """Run gmixpy with `args`, wait until its progress bar has appeared on stderr and `started()` holds, let it
-    run `delay` seconds more, send `sig`; return (exit status, stderr)."""
+def interrupt(args, sig, cwd, started=lambda: True, delay=1.0, bar=True):
+    """Run gmixpy with `args`, wait until its progress bar has appeared on stderr (unless not `bar`) and
+    `started()` holds, let it run `delay` seconds more, send `sig`; return (exit status, stderr)."""
     proc = subprocess.Popen(GMIXPY + [str(a) for a in args], cwd=cwd, preexec_fn=_default_sigint,
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     err = bytearray()
     seen = threading.Event()
+    if not bar:
+        seen.set()
 
     def reader():
         while chunk := proc.stderr.read1(4096):
@@ -59,6 +61,11 @@ def big_input(alice):
     return b"".join(alice[i:] + alice[:i] for i in (0, 1000, 5000, 20000))
 
 
+def writing(directory):
+    """A test of whether a command has started writing its output (a temporary file) in `directory`."""
+    return lambda: not no_temporaries(directory)
+
+
 def _check(code, err, sig, fragment):
     want = 130 if sig == signal.SIGINT else 143
     assert code == want, (code, err)
@@ -71,8 +78,7 @@ def test_interrupt_compress(tmp_path, big_input, sig):
     src.write_bytes(big_input)
     out = tmp_path / "big.txt.gmx"
     out.write_bytes(b"previous archive")
-    tmps = lambda: any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # noqa: E731
-    code, err = interrupt(["compress", src, "-p", "tiny", "--force"], sig, tmp_path, started=tmps)
+    code, err = interrupt(["compress", src, "-p", "tiny", "--force"], sig, tmp_path, started=writing(tmp_path))
     _check(code, err, sig, f"{src} is intact")
     assert src.read_bytes() == big_input
     assert out.read_bytes() == b"previous archive"
@@ -118,8 +124,7 @@ def test_interrupt_decompress(tmp_path, big_archive, sig):
     src.write_bytes(big_archive)
     out = tmp_path / "big"
     out.write_bytes(b"previous output")
-    tmps = lambda: any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # noqa: E731
-    code, err = interrupt(["decompress", src, "--force"], sig, tmp_path, started=tmps)
+    code, err = interrupt(["decompress", src, "--force"], sig, tmp_path, started=writing(tmp_path))
     _check(code, err, sig, f"{src} is intact")
     assert src.read_bytes() == big_archive
     assert out.read_bytes() == b"previous output"
@@ -150,28 +155,13 @@ def test_interrupt_generate(tmp_path, small_model, sig):
     model.write_bytes(small_model.read_bytes())
     out = tmp_path / "text.txt"
     out.write_bytes(b"previous text")
-    tmps = lambda: any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # noqa: E731
     # generation shows no progress bar: wait for the temporary output instead
-    proc_args = ["generate", model, "-n", "100000000", "-o", out, "--force"]
-    code, err = _interrupt_no_bar(proc_args, sig, tmp_path, tmps)
+    code, err = interrupt(["generate", model, "-n", "100000000", "-o", out, "--force"], sig, tmp_path,
+                          started=writing(tmp_path), bar=False)
     _check(code, err, sig, "the model file is intact")
     assert model.read_bytes() == small_model.read_bytes()
     assert out.read_bytes() == b"previous text"
     assert no_temporaries(tmp_path)
-
-
-def _interrupt_no_bar(args, sig, cwd, started):
-    proc = subprocess.Popen(GMIXPY + [str(a) for a in args], cwd=cwd, preexec_fn=_default_sigint,
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 300
-    while not started() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None
-    time.sleep(1.0)
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
-    return proc.returncode, err.decode(errors="replace")
 
 
 # ---- a full disk -------------------------------------------------------------------------------------------------
