@@ -19,11 +19,12 @@ def warm_kernels():
     import gmixpy
     from gmixpy.generate import generate_bytes
     from gmixpy.model import Model
-    from gmixpy.runs import evaluate
+    from gmixpy.runs import evaluate, trace
 
     gmixpy.decompress(gmixpy.compress(b"warm up " * 20, preset="tiny"))
     m = Model.new("tiny")
     evaluate(m, b"warm up", learn=True)
+    trace(m, b"warm up", learn=True)
     generate_bytes(m, b"w", 2, 1.0, 0, False, lambda b: None)
 
 
