@@ -89,18 +89,18 @@ def block_bits(probs: np.ndarray, data: bytes) -> np.ndarray:
 
 
 def test_model_inputs_match_gmix(run):
-    """Every model's input to the mixers, every bit, bit for bit; a mismatch names the models and the first block."""
+    """Every model's input to the mixers, every bit, bit for bit; a mismatch names the inputs and the first block."""
     preset, _, inputs = run
     ref = REF["ensembles"][preset]["inputs"]
     if sha256(inputs.astype("<f4")) == ref["sha256"]:
         return
     names = preset_spec(preset).input_names()
-    models = [names[c] for c in range(inputs.shape[1])
+    differ = [names[c] for c in range(inputs.shape[1])
               if sha256(np.ascontiguousarray(inputs[:, c]).astype("<f4"))[:16] != ref["columns"][c]]
     blocks = [b for b, i in enumerate(range(0, len(inputs), 8 * BLOCK))
               if sha256(inputs[i:i + 8 * BLOCK].astype("<f4"))[:16] != ref["blocks"][b]]
     first = f"; first in bytes {blocks[0] * BLOCK}..{(blocks[0] + 1) * BLOCK - 1}" if blocks else ""
-    pytest.fail(f"{preset}: the inputs of {len(models)} models differ from gmix's ({', '.join(models)}){first}")
+    pytest.fail(f"{preset}: {len(differ)} model inputs differ from gmix's ({', '.join(differ)}){first}")
 
 
 def test_probabilities_close_to_gmix(run, prefix):
