@@ -39,3 +39,31 @@ def evaluate(model: Model, data: bytes | np.ndarray, learn: bool) -> float:
             if pos < end:
                 model.room()
     return bits
+
+
+def trace(model: Model, data: bytes | np.ndarray, learn: bool = True, inputs: np.ndarray | None = None
+          ) -> np.ndarray:
+    """Every bit's prediction for `data` under `model`: float32[8 * len(data)], P(bit = 1) for each byte's bits
+    from the most significant, the very values compression codes with.  Learns as it reads when `learn` (the model
+    is modified).
+
+    With `inputs` (float32[8 * len(data), n], C-contiguous, n at most len(model.spec.input_names())), row i also
+    receives what each model told the mixers for bit i: the first n model inputs, in input_names() order, as
+    logits (0 for a model with nothing to say)."""
+    arr = np.frombuffer(bytes(data), np.uint8) if not isinstance(data, np.ndarray) else data
+    probs = np.empty(8 * len(arr), np.float32)
+    if inputs is None:
+        inputs = np.zeros((0, 0), np.float32)
+    elif (inputs.dtype != np.float32 or inputs.ndim != 2 or not inputs.flags.c_contiguous
+          or inputs.shape[0] != len(probs) or inputs.shape[1] > len(model.spec.input_names())):
+        raise ValueError(f"inputs must be a C-contiguous float32[{len(probs)}, n] array with n <= "
+                         f"{len(model.spec.input_names())}")
+    model.changed()
+    pos = 0
+    while pos < len(arr):
+        end = min(len(arr), pos + CHUNK)
+        while pos < end:
+            pos = engine.trace_chunk(model.params, model.ltm, model.stm, arr, pos, end, learn, probs, inputs)
+            if pos < end:
+                model.room()
+    return probs
