@@ -106,7 +106,8 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
     ih_params, ih_state = indirect_hash_new([c for c in spec.contexts if isinstance(c, IndirectHash)], slots)
     ind_params, ind_memory, ind_state = indirect_new([m for m, _ in indirect], slots, [s for _, s in indirect])
     m_params, m_memory, m_state = match_new([m for m, _ in match], slots, [s for _, s in match])
-    x_params, x_memory, x_state = mixer_new(spec.mixers, slots, n_inputs, spec.skip_connected())
+    x_params, x_memory, x_state = mixer_new(spec.mixers, slots, n_inputs, spec.skip_connected(),
+                                            spec.sequential_mixing)
     params = Params(
         byte_models=bp,
         ppmd=pp,

@@ -128,6 +128,8 @@ class Specification:
     models: tuple[Model, ...]
     mixers: tuple[Mixer, ...]
     history_reserve: int = 1 << 16  # initial byte capacity of the match history; it grows as needed
+    sequential_mixing: bool = False  # True: the mixers add their terms one at a time in gmix's order, bit-exact
+    #                                  with gmix's C++ but slower; False: in 16 lanes (what version-1 archives used)
 
     # ---- derived views -------------------------------------------------------------------------------------
     def slots(self) -> dict[str, int]:
@@ -186,6 +188,8 @@ class Specification:
             "mixers": [item(m) for m in self.mixers],
             "history_reserve": self.history_reserve,
         }
+        if self.sequential_mixing:  # absent when False, so that earlier specifications keep their digests
+            doc["sequential_mixing"] = True
         return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -204,6 +208,7 @@ class Specification:
             models=tuple(build(m) for m in doc["models"]),
             mixers=tuple(build(m) for m in doc["mixers"]),
             history_reserve=int(doc.get("history_reserve", 1 << 16)),
+            sequential_mixing=doc.get("sequential_mixing", False) is True,
         )
         spec.validate()
         return spec

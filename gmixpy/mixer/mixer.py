@@ -48,6 +48,8 @@ class MixerParams(NamedTuple):
     skip_index: np.ndarray     # int32[n_skip], model inputs copied into inputs1 (skip connections) ...
     skip_at: np.ndarray        # int64[n_skip], ... at these positions (n0 + k)
     widest: np.ndarray         # int64[1], sum of widths: the most weights one bit's learning can allocate
+    sequential: np.ndarray     # int64[1], 1: every dot product adds its terms one at a time in gmix's order
+    #                            (bit-exact with gmix's C++, slower); 0: in the 16-lane order of `dot` (faster)
 
 
 class MixerMemory(NamedTuple):  # long-term memory
@@ -67,7 +69,7 @@ class MixerState(NamedTuple):  # short-term memory
     entry: np.ndarray          # int64[n], context-table entry each mixer used this bit
 
 
-def mixer_new(mixers, slots, n_inputs, skip_index, weight_reserve=1 << 16):
+def mixer_new(mixers, slots, n_inputs, skip_index, sequential=False, weight_reserve=1 << 16):
     n = len(mixers)
     layer = np.array([m.layer for m in mixers], np.int32)
     n0, n1, n_skip = int((layer == 0).sum()), int((layer == 1).sum()), len(skip_index)
@@ -106,6 +108,7 @@ def mixer_new(mixers, slots, n_inputs, skip_index, weight_reserve=1 << 16):
         skip_index=np.array(skip_index, np.int32),
         skip_at=np.arange(n0, n0 + n_skip, dtype=np.int64),
         widest=np.array([width.sum()], np.int64),
+        sequential=np.array([1 if sequential else 0], np.int64),
     )
     total = int(sizes.sum())
     memory = MixerMemory(
@@ -168,6 +171,8 @@ def mixer_predict(p, m, s, contexts, inputs_models):
         layer = p.layer[k]
         if at < 0:
             out = np.float32(0.0)
+        elif p.sequential[0]:
+            out = _gmix_dot(p, s, weights, at, k)
         elif layer == 0:
             out = dot(s.inputs0, weights, at, p.ready[k], p.width[k], out)
         else:
@@ -180,6 +185,30 @@ def mixer_predict(p, m, s, contexts, inputs_models):
         else:
             s.final[0] = out
     return out
+
+
+@njit(inline="always")
+def _gmix_dot(p, s, w, at, k):
+    """Mixer k's dot product with gmix's terms in gmix's order, one float32 multiply and add at a time: layer 0
+    mixes the model inputs then the earlier layer-0 outputs (inputs0 is laid out so); layers 1 and 2 mix the
+    layer-0 outputs, then the layer-1 outputs (the earlier ones, or all for the final mixer), then the
+    skip-connected inputs, which inputs1 holds between the two."""
+    total = np.float32(0.0)
+    if p.layer[k] == 0:
+        x = s.inputs0
+        for i in range(p.width[k]):
+            total = total + x[i] * w[at + i]
+        return total
+    x = s.inputs1
+    n_skip = p.skip_index.shape[0]
+    first_skip = p.ready[k] - n_skip
+    for i in range(first_skip):
+        total = total + x[i] * w[at + i]
+    for i in range(p.ready[k], p.width[k]):
+        total = total + x[i] * w[at + i]
+    for i in range(first_skip, p.ready[k]):
+        total = total + x[i] * w[at + i]
+    return total
 
 
 @njit(inline="always")
