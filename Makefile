@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 SAMPLE := data/alice29.txt
 DEMO_DIR := $(VENV)/demo
 
-.PHONY: all venv demo test bench fuzz clean clean-cache
+.PHONY: all venv demo test lint bench fuzz clean clean-cache
 
 all: test
 
@@ -26,8 +26,12 @@ demo: venv
 	$(VENV)/bin/gmixpy decompress $(DEMO_DIR)/alice29.txt.gmx -o $(DEMO_DIR)/alice29.txt --force
 	cmp $(SAMPLE) $(DEMO_DIR)/alice29.txt && echo "demo: round trip of $(SAMPLE) is byte-exact"
 
-test: venv
+# The linter first (configured in pyproject.toml), then the tests: CI runs `make test`.
+test: venv lint
 	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
 
 bench: venv
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
@@ -36,7 +40,7 @@ bench: venv
 # and written to bench-results/fuzz-*.json.  GMIXPY_FUZZ_CASES sets the number of random cases per family.
 FUZZ_CASES ?= 5000
 fuzz: venv
-	GMIXPY_FUZZ_CASES=$(FUZZ_CASES) $(PY) -m pytest -q -s tests/test_fuzz.py tests/test_model_values.py
+	GMIXPY_FUZZ_CASES=$(FUZZ_CASES) GMIXPY_RESULTS=bench-results $(PY) -m pytest -q -s tests/test_fuzz.py tests/test_model_values.py
 
 clean-cache:
 	rm -rf $(HOME)/.cache/gmixpy/numba

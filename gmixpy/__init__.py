@@ -5,7 +5,7 @@ from ._cache import configure_cache as _configure_cache
 
 _configure_cache()  # before any module imports Numba: the kernel cache is keyed by this source tree
 
-from io import BytesIO as _BytesIO
+from io import BytesIO as _BytesIO  # noqa: E402 - after the cache is configured
 
 __all__ = ["compress", "decompress", "Model", "ArchiveError", "__version__"]
 

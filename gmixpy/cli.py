@@ -191,74 +191,29 @@ def compress(ctx, input, output, preset, model_path, checkpoint_every, checkpoin
     if checkpoint_every and (input == "-" or output == "-"):
         raise click.UsageError("checkpoints need a file as input and as output")
     checkpoint_path = checkpoint_target(output, checkpoint_every, checkpoint_path)
-    args = dict(input=input, output=output, preset=preset, model_path=model_path, force=force,
-                checkpoint_every=checkpoint_every or 0, checkpoint=checkpoint_path)
-    run_guarded(_compress_body, args, None, quiet, kept=f"{input} is intact", checkpoint=checkpoint_path)
+
+    def body():
+        from .runs import CompressState, start_compression
+
+        st = CompressState(input=input, output=output, preset=preset, model_path=model_path, force=force,
+                           checkpoint_every=checkpoint_every or 0, checkpoint=checkpoint_path)
+        _compress_run(start_compression(st), st, quiet)
+
+    run_guarded(body, kept=f"{input} is intact", checkpoint=checkpoint_path)
 
 
-def _compress_body(args, resume_state, quiet):
-    """compress, fresh (resume_state None) or from a checkpoint (model, meta, run_state)."""
-    import zlib
+def _compress_run(model, st, quiet):
+    from .runs import run_compression
 
-    import numpy as np
-
-    from . import serialize
-    from .archive import Header
-    from .codec import finish_archive, start_archive
-    from .coder.arithmetic import coder_new
-    from .files import atomic_output, open_input
-    from .runs import after_checkpoint, compress_run
-
-    if resume_state is None:
-        base = serialize.load(args["model_path"]) if args["model_path"] else None
-        model, header = start_archive(args["preset"], base)
-        coder, pos, crc, prefix = coder_new(), 0, 0, header.encode()
-    else:
-        model, meta, run = resume_state
-        header = Header(0, 0, bytes.fromhex(meta["spec_digest"]), meta["preset"],
-                        bytes.fromhex(meta["model_digest"]), meta["flags"])
-        coder, pos, crc, prefix = run["coder"], meta["pos"], meta["crc"], run["output"].tobytes()
-    every, ckpt = args["checkpoint_every"], args["checkpoint"]
-    with open_input(args["input"]) as (src, size):
-        if pos:
-            check = 0
-            remaining = pos
-            while remaining:
-                block = src.read(min(remaining, 1 << 20))
-                if not block:
-                    break
-                check = zlib.crc32(block, check)
-                remaining -= len(block)
-            if remaining or check != crc:
-                raise ValueError(f"{args['input']} changed since the checkpoint was written: cannot resume")
-        start = time.perf_counter()
-        bar = Bar(size, "compress", quiet or not size)
-        bar(pos)
-        try:
-            with atomic_output(args["output"], args["force"]) as dst:
-                dst.write(prefix)
-
-                def checkpoint(at, crc_at):
-                    dst.flush()
-                    end = dst.tell()
-                    dst.seek(0)
-                    written = np.frombuffer(dst.read(end), np.uint8)
-                    dst.seek(end)
-                    meta = dict(command="compress", args=args, pos=at, crc=crc_at,
-                                spec_digest=header.spec_digest.hex(), preset=header.preset,
-                                model_digest=header.model_digest.hex(), flags=header.flags)
-                    serialize.save_checkpoint(ckpt, model, {"coder": coder, "output": written}, meta)
-                    after_checkpoint()
-
-                total, crc = compress_run(model, src, dst, pos, crc, coder, checkpoint if every else None,
-                                          every, bar)
-                end = finish_archive(dst, 0, header, total, crc)
-        finally:
-            bar.close()
-    if ckpt and os.path.exists(ckpt):
-        os.unlink(ckpt)
+    start = time.perf_counter()
+    bar = Bar(st.size, "compress", quiet or not st.size)
+    bar(st.pos)
+    try:
+        total, end = run_compression(model, st, bar)
+    finally:
+        bar.close()
     if not quiet:
-        click.echo(summary(args["input"], total, end, time.perf_counter() - start), err=True)
+        click.echo(summary(st.input, total, end, time.perf_counter() - start), err=True)
 
 
 @main.command()
@@ -431,91 +386,15 @@ def resume(checkpoint, quiet):
     The result is byte-identical to an uninterrupted run; the checkpoint is removed when the run completes.
     """
     def body():
-        from . import serialize
-        from .coder.arithmetic import coder_new
+        from .runs import TrainState, resume
 
-        model, meta, run = serialize.load_checkpoint(checkpoint, {"coder": coder_new, "output": serialize.BYTES})
-        command = meta.get("command")
-        if command == "compress":
-            _check_compress_meta(meta, run, checkpoint, model)
-            args = dict(meta["args"])
-            args["checkpoint"] = checkpoint
-            _remove_orphans(args["output"])
-            _compress_body(args, (model, meta, run), quiet)
-        elif command == "train":
-            from .runs import TrainState
-
-            st = TrainState.from_meta(meta)
-            st.checkpoint = checkpoint
+        model, st = resume(checkpoint)
+        if isinstance(st, TrainState):
             _train_loop(model, st, quiet)
         else:
-            raise click.ClickException(f"{checkpoint}: unknown command {command!r} in checkpoint")
+            _compress_run(model, st, quiet)
 
     run_guarded(body, kept=f"the checkpoint is intact; resume again with: gmixpy resume {checkpoint}")
-
-
-def _check_compress_meta(meta, run, checkpoint, model):
-    """A compress checkpoint's state, every field of the right type (a damaged or crafted checkpoint is refused
-    here rather than failing half-way through the run)."""
-    from .serialize import ModelFileError
-
-    def bad(key):
-        return ModelFileError(f"{checkpoint}: damaged checkpoint (bad compression state: {key})")
-
-    def is_int(v, low=0, high=1 << 63):
-        return type(v) is int and low <= v < high
-
-    def is_hex16(v):
-        try:
-            return isinstance(v, str) and len(bytes.fromhex(v)) == 16
-        except ValueError:
-            return False
-
-    args = meta.get("args")
-    if not isinstance(args, dict):
-        raise bad("args")
-    for key in ("input", "output"):
-        if not isinstance(args.get(key), str) or not args[key] or args[key] == "-":
-            raise bad(key)
-    for key in ("preset", "model_path", "checkpoint"):
-        if args.get(key) is not None and not isinstance(args[key], str):
-            raise bad(key)
-    if not isinstance(args.get("force", False), bool) or not is_int(args.get("checkpoint_every"), 1):
-        raise bad("checkpoint_every")
-    if not is_int(meta.get("pos")):
-        raise bad("pos")
-    if not is_int(meta.get("crc"), 0, 1 << 32):
-        raise bad("crc")
-    if not is_hex16(meta.get("spec_digest")) or not is_hex16(meta.get("model_digest")):
-        raise bad("digest")
-    preset = meta.get("preset")
-    if not isinstance(preset, str) or len(preset) > 255 or not preset.isascii():
-        raise bad("preset")
-    if not is_int(meta.get("flags"), 0, 2):
-        raise bad("flags")
-    if meta["spec_digest"] != model.spec.digest().hex():
-        raise bad("specification digest")
-    if meta["flags"] == 0:
-        from . import presets
-
-        try:
-            same = presets.get(preset).digest() == model.spec.digest()
-        except ValueError:
-            same = False
-        if not same:
-            raise bad("preset")
-    if "coder" not in run or "output" not in run:
-        raise bad("run state")
-
-
-def _remove_orphans(output):
-    """Temporary outputs left by a run that was killed outright (SIGKILL) before its checkpoint's resume."""
-    from pathlib import Path
-
-    p = Path(output)
-    for orphan in p.parent.glob(f".{p.name}.*.tmp"):
-        with contextlib.suppress(OSError):
-            orphan.unlink()
 
 
 @main.command()

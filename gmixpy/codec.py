@@ -13,22 +13,56 @@ from typing import BinaryIO, Callable
 import numpy as np
 
 from . import engine, presets
-from .archive import MAX_EXPANSION, ArchiveError, FLAG_MODEL, Header, MAX_HEADER, decode_header
-from .coder.arithmetic import coder_new
+from .archive import FLAG_MODEL, MAX_EXPANSION, MAX_HEADER, ArchiveError, Header, decode_header
+from .chunks import CHUNK, Progress, next_multiple, no_progress
+from .coder.arithmetic import CoderState, coder_new
 from .model import Model
-from .runs import CHUNK, Progress, _nothing, compress_run
 
 
-def compress_stream(model: Model, src: BinaryIO, dst: BinaryIO, progress: Progress = _nothing) -> tuple[int, int, int]:
+def compress_chunks(model: Model, src: BinaryIO, dst: BinaryIO, pos: int, crc: int, coder: CoderState,
+                    checkpoint: Callable[[int, int], None] | None = None, every: int = 0,
+                    progress: Progress = no_progress) -> tuple[int, int]:
+    """Continue compressing src (positioned at byte `pos`, whose first `pos` bytes have the CRC32 `crc`) into dst
+    (positioned after what was written), then end the coded stream.  Calls checkpoint(pos, crc) at the multiples
+    of `every`.  Returns (bytes in, CRC32)."""
+    model.changed()
+    out = np.empty(CHUNK * engine.OUT_BYTES_PER_BYTE + 16, np.uint8)
+    while True:
+        want = CHUNK
+        if checkpoint and every:
+            want = min(want, next_multiple(pos, every) - pos)
+        block = src.read(want)
+        if not block:
+            break
+        crc = zlib.crc32(block, crc)
+        data = np.frombuffer(block, np.uint8)
+        i = 0
+        while i < len(data):
+            j = i
+            i, n = engine.compress_chunk(model.params, model.ltm, model.stm, coder, data, i, len(data), out, 0)
+            dst.write(out[:n].tobytes())
+            progress(i - j)
+            if i < len(data):
+                model.room()
+        pos += len(block)
+        if checkpoint and every and pos % every == 0:
+            checkpoint(pos, crc)
+    n = engine.compress_finish(coder, out, 0)
+    dst.write(out[:n].tobytes())
+    return pos, crc
+
+
+def compress_stream(model: Model, src: BinaryIO, dst: BinaryIO, progress: Progress = no_progress
+                    ) -> tuple[int, int, int]:
     """Code every byte of src into the seekable dst, learning as it goes.  Returns (bytes in, CRC32, stream
-    bytes out).  The chunk loop itself is runs.compress_run, shared with checkpointed compression."""
+    bytes out)."""
     start = dst.tell()
-    total, crc = compress_run(model, src, dst, 0, 0, coder_new(), None, 0, progress)
+    total, crc = compress_chunks(model, src, dst, 0, 0, coder_new(), progress=progress)
     return total, crc, dst.tell() - start
 
 
 def decompress_stream(model: Model, src: BinaryIO, dst: BinaryIO, length: int,
-                      progress: Progress = _nothing) -> int:
+                      progress: Progress = no_progress) -> int:
     """Decode `length` bytes from the coded stream in src (which must end exactly where the stream does) into
     dst.  Returns their CRC32.  Raises ArchiveError when the stream runs out before `length` bytes are decoded
     or when data follows its end."""
@@ -131,7 +165,7 @@ def finish_archive(dst: BinaryIO, start: int, header: Header, total: int, crc: i
 
 
 def compress_file(src: BinaryIO, dst: BinaryIO, preset: str = "default", model: Model | None = None,
-                  progress: Progress = _nothing) -> tuple[int, int]:
+                  progress: Progress = no_progress) -> tuple[int, int]:
     """Write a complete archive of src to the seekable dst.  Returns (bytes in, archive bytes)."""
     work, header = start_archive(preset, model)
     start = dst.tell()
@@ -155,7 +189,7 @@ def read_header(src: BinaryIO, archive_size: int | None = None) -> Header:
 
 
 def decompress_file(src: BinaryIO, dst: BinaryIO, archive_size: int, model: Model | None = None,
-                    progress: Progress = _nothing) -> Header:
+                    progress: Progress = no_progress) -> Header:
     """Decode the archive in src (archive_size bytes from the current position) to dst and verify it."""
     header = read_header(src, archive_size)
     work = model_for_header(header, model)

@@ -82,6 +82,29 @@ def evaluate_chunk(P, L, S, data, pos, end, learn):
     return pos, bits
 
 
+@njit(_nrt=False)
+def trace_chunk(P, L, S, data, pos, end, learn, probs, inputs):
+    """evaluate_chunk that keeps every bit's prediction instead of summing its cost: probs[8 * pos + j] receives
+    the float32 that compress_chunk would code bit j (from the most significant) of data[pos] with.  Unless
+    inputs has no rows, inputs[8 * pos + j] receives the model inputs the mixers saw for that bit (the first
+    inputs.shape[1] entries of the layer-0 input vector).  Returns the position reached."""
+    n_inputs = inputs.shape[1] if inputs.shape[0] > 0 else 0
+    models = S.mixer.inputs0
+    while pos < end:
+        if learn and not has_room(P, L):
+            break
+        c = np.int64(data[pos])
+        for j in range(8):
+            bit = (c >> (7 - j)) & 1
+            k = 8 * pos + j
+            probs[k] = predict(P, L, S)
+            for i in range(n_inputs):
+                inputs[k, i] = models[i]
+            update(P, L, S, bit, learn)
+        pos += 1
+    return pos
+
+
 @njit(inline="always")
 def next_uniform(rng):
     """splitmix64 step on rng (uint64[1]); returns a float64 uniform in [0, 1) with 53 random bits."""

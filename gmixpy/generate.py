@@ -11,8 +11,8 @@ from typing import Callable
 import numpy as np
 
 from . import engine
+from .chunks import evaluate
 from .model import Model
-from .runs import evaluate
 
 BLOCK = 16  # bytes per kernel call: small enough to stream to a terminal as it goes
 

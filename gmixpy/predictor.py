@@ -18,24 +18,46 @@ import numpy as np
 
 from ._jit import njit
 from ._values import first_not_finite
-from .coder.arithmetic import CoderState
-from .contexts.basic import LAST_BYTE, BasicState, HistoryMemory, basic_check, basic_learn, basic_new, \
-    basic_predict
-from .contexts.indirect_hash import IndirectHashParams, IndirectHashState, indirect_hash_check, indirect_hash_new, \
-    indirect_hash_update
+from .contexts.basic import LAST_BYTE, BasicState, HistoryMemory, basic_check, basic_learn, basic_new, basic_predict
+from .contexts.indirect_hash import (
+    IndirectHashParams,
+    IndirectHashState,
+    indirect_hash_check,
+    indirect_hash_new,
+    indirect_hash_update,
+)
 from .contexts.interval import IntervalParams, interval_new, interval_update
-from .contexts.skip import SkipParams, skip_new, skip_update
 from .contexts.record import RecordParams, RecordState, record_check, record_new, record_update
-from .contexts.signals import SignalParams, SignalState, signals_after_models, signals_check, signals_new, \
-    signals_update
+from .contexts.signals import (
+    SignalParams,
+    SignalState,
+    signals_after_models,
+    signals_check,
+    signals_new,
+    signals_update,
+)
+from .contexts.skip import SkipParams, skip_new, skip_update
 from .contexts.word import WordParams, WordState, word_check, word_new, word_update
 from .mixer.mixer import MixerMemory, MixerParams, MixerState, mixer_check, mixer_learn, mixer_new, mixer_predict
 from .mixer.sigmoid import logistic
 from .models.apm import ApmMemory, ApmParams, ApmState, apm_check, apm_learn, apm_new, apm_predict
-from .models.indirect import IndirectMemory, IndirectParams, IndirectState, indirect_check, indirect_learn, \
-    indirect_new, indirect_predict
-from .models.byte_model import ByteModelParams, ByteModelState, byte_models_check, byte_models_new, \
-    byte_models_predict, byte_models_update
+from .models.byte_model import (
+    ByteModelParams,
+    ByteModelState,
+    byte_models_check,
+    byte_models_new,
+    byte_models_predict,
+    byte_models_update,
+)
+from .models.indirect import (
+    IndirectMemory,
+    IndirectParams,
+    IndirectState,
+    indirect_check,
+    indirect_learn,
+    indirect_new,
+    indirect_predict,
+)
 from .models.lstm import LstmMemory, LstmParams, LstmState, lstm_check
 from .models.match import MatchMemory, MatchParams, MatchState, match_check, match_learn, match_new, match_predict
 from .models.ppmd import PpmdParams, PpmdState, ppmd_check
@@ -104,7 +126,8 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
     ih_params, ih_state = indirect_hash_new([c for c in spec.contexts if isinstance(c, IndirectHash)], slots)
     ind_params, ind_memory, ind_state = indirect_new([m for m, _ in indirect], slots, [s for _, s in indirect])
     m_params, m_memory, m_state = match_new([m for m, _ in match], slots, [s for _, s in match])
-    x_params, x_memory, x_state = mixer_new(spec.mixers, slots, n_inputs, spec.skip_connected())
+    x_params, x_memory, x_state = mixer_new(spec.mixers, slots, n_inputs, spec.skip_connected(),
+                                            spec.sequential_mixing)
     w_params, w_state = word_new([c for c in spec.contexts if isinstance(c, Word)], slots)
     a_params, a_memory, a_state = apm_new(spec.apms, slots)
     r_params, r_state = record_new([c for c in spec.contexts if isinstance(c, Record)], slots)
@@ -128,7 +151,8 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
     ltm = LongTermMemory(history=history, lstm=lm, indirect=ind_memory, match=m_memory, mixer=x_memory,
                          apm=a_memory)
     stm = ShortTermMemory(basic=basic_state, byte_models=bstate, ppmd=ps, lstm=ls, indirect_hash=ih_state,
-                          word=w_state, record=r_state, signals=s_state, indirect=ind_state, match=m_state, mixer=x_state, apm=a_state)
+                          word=w_state, record=r_state, signals=s_state, indirect=ind_state, match=m_state,
+                          mixer=x_state, apm=a_state)
     return params, ltm, stm
 
 

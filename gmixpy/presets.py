@@ -1,8 +1,9 @@
 """The presets: gmix's ensemble (src/predictor.cpp) written as a Specification.
 
 `gmix`      the whole of gmix: PPMd (order 20, 2000 MB) and the LSTM (50 cells, horizon 100) as well; the exact
-            port, the reference every other preset is measured against.
-`gmix-fast` gmix without PPMd and the LSTM, with gmix's table sizes (about 1.1 GB, as gmix).
+            port, the reference every other preset is measured against.  Its mixers add in gmix's order, so it
+            reproduces gmix's probabilities bit for bit (tests/test_gmix_reference.py).
+`gmix-fast` gmix without PPMd and the LSTM, with gmix's table sizes (about 1.1 GB, as gmix), also bit-exact.
 `default`, `fast`: for now the same ensembles as `gmix` and `gmix-fast` under their own names.
 `tiny`    the same models with tables of a few KB, a 1 MB PPMd and a 4-cell LSTM, for tests: it compiles once
           and runs in seconds in well under 200 MB.
@@ -14,8 +15,23 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .spec import Active, Apm, Indirect, IndirectHash, Interval, Lstm, Match, MatchState, Misses, Mixer, Ppmd, Record, \
-    Skip, Specification, Word
+from .spec import (
+    Active,
+    Apm,
+    Indirect,
+    IndirectHash,
+    Interval,
+    Lstm,
+    Match,
+    MatchState,
+    Misses,
+    Mixer,
+    Ppmd,
+    Record,
+    Skip,
+    Specification,
+    Word,
+)
 
 _ORDER_HASHES = {  # gmix's last_N_bytes_hash contexts are skip contexts over consecutive bytes
     "last_two_bytes_hash": (0, 1),
@@ -39,7 +55,7 @@ def _skip_name(offsets):
 
 
 def gmix(name: str, neural: bool, shrink: int = 0, history_reserve: int = 1 << 20,
-         ppmd_memory_mb: float = 2000, lstm: Lstm | None = None) -> Specification:
+         ppmd_memory_mb: float = 2000, lstm: Lstm | None = None, sequential: bool = False) -> Specification:
     def bits(b: int) -> int:
         return b if b <= 4 else max(4, b - shrink)
 
@@ -107,7 +123,7 @@ def gmix(name: str, neural: bool, shrink: int = 0, history_reserve: int = 1 << 2
     mixers += [Mixer(c, lr, 1, bits(b), f"Mixer1({label})") for c, lr, b, label in layer1]
     mixers.append(Mixer("always_zero", 0.0005, 2, 0, "Mixer(final layer)"))
 
-    spec = Specification(name, tuple(contexts), tuple(models), tuple(mixers), history_reserve)
+    spec = Specification(name, tuple(contexts), tuple(models), tuple(mixers), history_reserve, sequential)
     spec.validate()
     return spec
 
@@ -167,15 +183,15 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix
                  Apm("last_three_bytes_hash", bits(16), True, 0.02, "APM(order 3)", 127)]
     if "adaptive" in features:
         models = [replace(m, limit=255) if isinstance(m, Indirect) else m for m in models]
-    spec = replace(base, contexts=tuple(contexts), models=tuple(models), mixers=tuple(mixers[0] + mixers[1] + mixers[2]),
-                   apms=tuple(apms))
+    spec = replace(base, contexts=tuple(contexts), models=tuple(models),
+                   mixers=tuple(mixers[0] + mixers[1] + mixers[2]), apms=tuple(apms))
     spec.validate()
     return spec
 
 
 PRESETS = {
-    "gmix": lambda: gmix("gmix", neural=True),
-    "gmix-fast": lambda: gmix("gmix-fast", neural=False),
+    "gmix": lambda: gmix("gmix", neural=True, sequential=True),
+    "gmix-fast": lambda: gmix("gmix-fast", neural=False, sequential=True),
     "fast": lambda: gmix("fast", neural=False),
     "default": lambda: gmix("default", neural=True),
     "tiny": lambda: gmix("tiny", neural=True, shrink=10, history_reserve=1 << 12, ppmd_memory_mb=1,

@@ -1,14 +1,15 @@
-"""Long-running commands as resumable runs: train, compress with checkpoints, evaluation and generation.
+"""Long-running commands as runs: training and compression, resumable from checkpoints, and evaluation of files.
 
-A run's whole state is the model (long- and short-term memory) plus a few positions and counters, so a
-checkpoint is a model file with that state beside it (serialize.save_checkpoint).  Checkpoints are taken at byte
-positions that are multiples of the interval, and held-out evaluations likewise, so a resumed run does exactly
-what the uninterrupted one would and writes byte-identical results.
+A run's whole state is the model (long- and short-term memory) plus a few positions and counters (TrainState,
+CompressState), so a checkpoint is a model file with that state beside it (serialize.save_checkpoint: the state's
+to_meta, and for compression the coder and the archive bytes written so far; `resume` reads it back).
+Checkpoints are taken at byte positions that are multiples of the interval, and held-out evaluations likewise, so
+a resumed run does exactly what the uninterrupted one would and writes byte-identical results.
 """
 from __future__ import annotations
 
+import contextlib
 import os
-import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,18 +17,13 @@ from typing import Callable
 
 import numpy as np
 
-from . import engine, serialize
-
+from . import presets, serialize
+from .archive import Header
+from .chunks import CHUNK, Progress, evaluate, next_multiple, no_progress
+from .codec import compress_chunks, finish_archive, start_archive
 from .coder.arithmetic import CoderState, coder_new
-from .files import atomic_output, input_files, same_file
+from .files import atomic_output, input_files, open_input, same_file
 from .model import Model, deep_copy
-
-CHUNK = 1 << 14
-Progress = Callable[[int], None]
-
-
-def _nothing(_: int) -> None:
-    pass
 
 
 def after_checkpoint() -> None:
@@ -37,22 +33,14 @@ def after_checkpoint() -> None:
         os._exit(137)
 
 
-def evaluate(model: Model, data: bytes | np.ndarray, learn: bool) -> float:
-    """Bits needed for `data` under `model`, learning as it reads when `learn` (the model is modified)."""
-    arr = np.frombuffer(bytes(data), np.uint8) if not isinstance(data, np.ndarray) else data
-    model.changed()
-    pos, bits = 0, 0.0
-    while pos < len(arr):
-        end = min(len(arr), pos + CHUNK)
-        while pos < end:
-            pos, b = engine.evaluate_chunk(model.params, model.ltm, model.stm, arr, pos, end, learn)
-            bits += b
-            if pos < end:
-                model.room()
-    return bits
+def _number(v, kind=int) -> bool:
+    """v is a number of `kind` (int by default), not a bool, not NaN."""
+    return isinstance(v, kind) and not isinstance(v, bool) and (kind is not float or v == v)
 
 
-def evaluate_file(model: Model, path: str | Path, learn: bool, progress: Progress = _nothing) -> tuple[int, float]:
+# ---- evaluation ------------------------------------------------------------------------------------------------
+
+def evaluate_file(model: Model, path: str | Path, learn: bool, progress: Progress = no_progress) -> tuple[int, float]:
     """(bytes, bits) of a file under `model`, streamed; with learn=False long-term memory is not written."""
     n, bits = 0, 0.0
     with open(path, "rb") as f:
@@ -106,31 +94,28 @@ class TrainState:
         def bad(key):
             return serialize.ModelFileError(f"damaged checkpoint (bad training state: {key})")
 
-        def num(v, kind=int):
-            return isinstance(v, kind) and not isinstance(v, bool) and (kind is not float or v == v)
-
         for key in ("files", "sizes", "output"):
             if key not in meta:
                 raise bad(key)
         files, sizes = meta["files"], meta["sizes"]
         if not isinstance(files, list) or not all(isinstance(x, str) for x in files) or not files:
             raise bad("files")
-        if not isinstance(sizes, list) or len(sizes) != len(files) or not all(num(x) and x >= 0 for x in sizes):
+        if not isinstance(sizes, list) or len(sizes) != len(files) or not all(_number(x) and x >= 0 for x in sizes):
             raise bad("sizes")
         checks = {
             "output": lambda v: isinstance(v, str) and v != "",
             "test": lambda v: v is None or isinstance(v, str),
             "metrics": lambda v: v is None or isinstance(v, str),
             "checkpoint": lambda v: v is None or isinstance(v, str),
-            "test_every": lambda v: num(v) and v >= 0,
-            "checkpoint_every": lambda v: num(v) and v >= 0,
+            "test_every": lambda v: _number(v) and v >= 0,
+            "checkpoint_every": lambda v: _number(v) and v >= 0,
             "force": lambda v: isinstance(v, bool),
-            "done": lambda v: num(v) and 0 <= v <= sum(sizes),
-            "train_bits": lambda v: num(v, (int, float)) and v >= 0,
-            "best": lambda v: v is None or num(v, (int, float)),
+            "done": lambda v: _number(v) and 0 <= v <= sum(sizes),
+            "train_bits": lambda v: _number(v, (int, float)) and v >= 0,
+            "best": lambda v: v is None or _number(v, (int, float)),
             "rows": lambda v: isinstance(v, list) and all(
-                isinstance(r, list) and len(r) == 3 and all(num(x, (int, float)) for x in r) for r in v),
-            "start_bytes": lambda v: num(v) and v >= 0,
+                isinstance(r, list) and len(r) == 3 and all(_number(x, (int, float)) for x in r) for r in v),
+            "start_bytes": lambda v: _number(v) and v >= 0,
         }
         for key, ok in checks.items():
             if key in meta and not ok(meta[key]):
@@ -143,25 +128,20 @@ def best_path(output: str) -> str:
     return str(p.with_name(p.stem + ".best" + (p.suffix or ".gmxm")))
 
 
-def _next_multiple(pos: int, every: int) -> int:
-    return (pos // every + 1) * every if every > 0 else 1 << 62
-
-
-def run_training(model: Model, st: TrainState, progress: Progress = _nothing,
+def run_training(model: Model, st: TrainState, progress: Progress = no_progress,
                  on_eval: Callable[[int, float, float | None], None] | None = None) -> Model:
     """Train `model` on st.files from st.done onwards; evaluations and checkpoints at multiples of their
     intervals.  Saves st.output at the end (and the best model by held-out score beside it)."""
     offsets = np.cumsum([0] + st.sizes, dtype=np.int64)  # 64-bit on every platform
-    start = time.perf_counter()
     while st.done < st.total:
         index = int(np.searchsorted(offsets, st.done, side="right") - 1)
         path = st.files[index]
         offset = st.done - int(offsets[index])
         stops = [int(offsets[index + 1]), st.done + CHUNK]
         if st.test and st.test_every:
-            stops.append(_next_multiple(st.done, st.test_every))
+            stops.append(next_multiple(st.done, st.test_every))
         if st.checkpoint and st.checkpoint_every:
-            stops.append(_next_multiple(st.done, st.checkpoint_every))
+            stops.append(next_multiple(st.done, st.checkpoint_every))
         stop = min(stops)
         with open(path, "rb") as f:
             f.seek(offset)
@@ -226,33 +206,158 @@ def start_training(data: list[str], output: str, preset: str | None, from_model:
 
 # ---- compression with checkpoints ----------------------------------------------------------------------------
 
-def compress_run(model: Model, src, dst, pos: int, crc: int, coder: CoderState,
-                 checkpoint: Callable[[int, int], None] | None, every: int, progress: Progress = _nothing
-                 ) -> tuple[int, int]:
-    """Continue compressing src (positioned at byte `pos`) into dst (positioned after what was written).
-    Calls checkpoint(pos, crc) at multiples of `every`.  Returns (bytes in, crc)."""
-    model.changed()
-    out = np.empty(CHUNK * engine.OUT_BYTES_PER_BYTE + 16, np.uint8)
-    while True:
-        want = CHUNK
-        if checkpoint and every:
-            want = min(want, _next_multiple(pos, every) - pos)
-        block = src.read(want)
-        if not block:
-            break
-        crc = zlib.crc32(block, crc)
-        data = np.frombuffer(block, np.uint8)
-        i = 0
-        while i < len(data):
-            j = i
-            i, n = engine.compress_chunk(model.params, model.ltm, model.stm, coder, data, i, len(data), out, 0)
-            dst.write(out[:n].tobytes())
-            progress(i - j)
-            if i < len(data):
-                model.room()
-        pos += len(block)
-        if checkpoint and every and pos % every == 0:
-            checkpoint(pos, crc)
-    n = engine.compress_finish(coder, out, 0)
-    dst.write(out[:n].tobytes())
-    return pos, crc
+COMPRESS_ARGS = ("input", "output", "preset", "model_path", "force", "checkpoint_every", "checkpoint")
+
+
+@dataclass
+class CompressState:
+    """A compression run: its arguments and how far it got.  A checkpoint's meta holds {"command": "compress",
+    "args": {COMPRESS_ARGS}, "pos", "crc", and the archive header's "spec_digest", "preset", "model_digest",
+    "flags"}; its run state holds the coder and the archive bytes written so far."""
+    input: str
+    output: str
+    preset: str = "default"          # what the command line was given (the header says what was used)
+    model_path: str | None = None
+    checkpoint: str | None = None
+    checkpoint_every: int = 0
+    force: bool = False
+    pos: int = 0                     # input bytes coded so far
+    crc: int = 0                     # CRC32 of those bytes
+    header: Header | None = None     # the archive's header; its length and CRC32 are filled in at the end
+    coder: CoderState | None = None  # the arithmetic coder's registers
+    written: bytes = b""             # the archive bytes before the coder's next output (starts as the header)
+    size: int | None = None          # of the input (None: stdin), for progress; not saved
+
+    def to_meta(self) -> dict:
+        h = self.header
+        return {"command": "compress", "args": {k: getattr(self, k) for k in COMPRESS_ARGS}, "pos": self.pos,
+                "crc": self.crc, "spec_digest": h.spec_digest.hex(), "preset": h.preset,
+                "model_digest": h.model_digest.hex(), "flags": h.flags}
+
+    @classmethod
+    def from_meta(cls, meta: dict, run: dict, model: Model, path: str) -> "CompressState":
+        """The run saved in checkpoint `path` (its meta and run state; `model` is the checkpoint's model).  Raises
+        serialize.ModelFileError when a field is missing, of the wrong type or does not match the model (a
+        damaged or crafted checkpoint), so nothing fails later half-way through a run."""
+        def bad(key):
+            return serialize.ModelFileError(f"{path}: damaged checkpoint (bad compression state: {key})")
+
+        def is_int(v, low=0, high=1 << 63):
+            return type(v) is int and low <= v < high
+
+        def is_hex16(v):
+            try:
+                return isinstance(v, str) and len(bytes.fromhex(v)) == 16
+            except ValueError:
+                return False
+
+        args = meta.get("args")
+        if not isinstance(args, dict):
+            raise bad("args")
+        for key in ("input", "output"):
+            if not isinstance(args.get(key), str) or not args[key] or args[key] == "-":
+                raise bad(key)
+        for key in ("preset", "model_path", "checkpoint"):
+            if args.get(key) is not None and not isinstance(args[key], str):
+                raise bad(key)
+        if not isinstance(args.get("force", False), bool) or not is_int(args.get("checkpoint_every"), 1):
+            raise bad("checkpoint_every")
+        if not is_int(meta.get("pos")):
+            raise bad("pos")
+        if not is_int(meta.get("crc"), 0, 1 << 32):
+            raise bad("crc")
+        if not is_hex16(meta.get("spec_digest")) or not is_hex16(meta.get("model_digest")):
+            raise bad("digest")
+        preset = meta.get("preset")
+        if not isinstance(preset, str) or len(preset) > 255 or not preset.isascii():
+            raise bad("preset")
+        if not is_int(meta.get("flags"), 0, 2):
+            raise bad("flags")
+        if meta["spec_digest"] != model.spec.digest().hex():
+            raise bad("specification digest")
+        if meta["flags"] == 0:
+            try:
+                same = presets.get(preset).digest() == model.spec.digest()
+            except ValueError:
+                same = False
+            if not same:
+                raise bad("preset")
+        if "coder" not in run or "output" not in run:
+            raise bad("run state")
+        header = Header(0, 0, bytes.fromhex(meta["spec_digest"]), preset, bytes.fromhex(meta["model_digest"]),
+                        meta["flags"])
+        return cls(**{k: args[k] for k in COMPRESS_ARGS if k in args}, pos=meta["pos"], crc=meta["crc"],
+                   header=header, coder=run["coder"], written=run["output"].tobytes())
+
+
+def start_compression(st: CompressState) -> Model:
+    """The model a new compression run starts from (a fresh preset, or st.model_path loaded), with st's header,
+    coder and input size set."""
+    base = serialize.load(st.model_path) if st.model_path else None
+    model, st.header = start_archive(st.preset, base)
+    st.coder, st.written = coder_new(), st.header.encode()
+    st.size = None if st.input == "-" else os.path.getsize(st.input)
+    return model
+
+
+def run_compression(model: Model, st: CompressState, progress: Progress = no_progress) -> tuple[int, int]:
+    """Compress st.input into st.output from st.pos on, writing checkpoints at the multiples of
+    st.checkpoint_every; removes the checkpoint when the archive is complete.  Returns (bytes in, archive bytes)."""
+    with open_input(st.input) as (src, _):
+        if st.pos:
+            check, remaining = 0, st.pos
+            while remaining:
+                block = src.read(min(remaining, 1 << 20))
+                if not block:
+                    break
+                check = zlib.crc32(block, check)
+                remaining -= len(block)
+            if remaining or check != st.crc:
+                raise ValueError(f"{st.input} changed since the checkpoint was written: cannot resume")
+        with atomic_output(st.output, st.force) as dst:
+            dst.write(st.written)
+
+            def checkpoint(at, crc_at):
+                dst.flush()
+                end = dst.tell()
+                dst.seek(0)
+                written = np.frombuffer(dst.read(end), np.uint8)
+                dst.seek(end)
+                st.pos, st.crc = at, crc_at
+                serialize.save_checkpoint(st.checkpoint, model, {"coder": st.coder, "output": written}, st.to_meta())
+                after_checkpoint()
+
+            total, crc = compress_chunks(model, src, dst, st.pos, st.crc, st.coder,
+                                         checkpoint if st.checkpoint_every else None, st.checkpoint_every, progress)
+            end = finish_archive(dst, 0, st.header, total, crc)
+    if st.checkpoint and os.path.exists(st.checkpoint):
+        os.unlink(st.checkpoint)
+    return total, end
+
+
+def _remove_orphans(output: str) -> None:
+    """Temporary outputs left by a run that was killed outright (SIGKILL) before its checkpoint's resume."""
+    p = Path(output)
+    for orphan in p.parent.glob(f".{p.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            orphan.unlink()
+
+
+# ---- resuming ------------------------------------------------------------------------------------------------
+
+def resume(checkpoint: str) -> tuple[Model, CompressState | TrainState]:
+    """The model and the state of the run interrupted at `checkpoint` (compress or train), ready to go on with
+    run_compression or run_training; its checkpoints now go to `checkpoint`."""
+    model, meta, run = serialize.load_checkpoint(checkpoint, {"coder": coder_new, "output": serialize.BYTES})
+    command = meta.get("command")
+    if command == "compress":
+        st = CompressState.from_meta(meta, run, model, checkpoint)
+        st.checkpoint = checkpoint
+        _remove_orphans(st.output)
+        st.size = os.path.getsize(st.input)
+        return model, st
+    if command == "train":
+        st = TrainState.from_meta(meta)
+        st.checkpoint = checkpoint
+        return model, st
+    raise ValueError(f"{checkpoint}: unknown command {command!r} in checkpoint")

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import MISSING, asdict, dataclass, field, fields
-
-import numpy as np
+from dataclasses import MISSING, dataclass, field, fields
 
 # Slots every specification has, written by contexts/basic.py (and by the LSTM and match models).
 BASIC_SLOTS = (
@@ -28,14 +26,6 @@ BASIC_SLOTS = (
 ) + tuple(f"recent_byte_{i}" for i in range(1, 10))  # the byte i+1 bytes ago: recent_byte_1 = second last
 
 ROTATING_HISTORY = 1000  # bytes of recent history kept in short-term memory (gmix: 1000)
-
-
-def table_offsets(sizes):
-    """First index of each table when a family's tables are laid end to end in one array (sizes: int64[n])."""
-    offsets = np.zeros(len(sizes), np.int64)
-    if len(sizes):
-        offsets[1:] = np.cumsum(sizes)[:-1]
-    return offsets
 
 
 @dataclass(frozen=True)
@@ -136,7 +126,7 @@ class Match:
 
 @dataclass(frozen=True)
 class Ppmd:
-    """Model: PPMd byte predictions turned into a bit prediction (issue 4).  Adds 1 mixer input."""
+    """Model: PPMd byte predictions turned into a bit prediction.  Adds 1 mixer input."""
     order: int = 20
     memory_mb: float = 2000
     name: str = "mod_ppmd"
@@ -148,7 +138,7 @@ class Ppmd:
 
 @dataclass(frozen=True)
 class Lstm:
-    """Model: byte-level LSTM fed with PPMd's predictions (issue 4).  Adds 1 input, skip-connected upwards."""
+    """Model: byte-level LSTM fed with PPMd's predictions.  Adds 1 input, skip-connected upwards."""
     cells: int = 50
     layers: int = 1
     horizon: int = 100
@@ -197,6 +187,8 @@ class Specification:
     models: tuple[Model, ...]
     mixers: tuple[Mixer, ...]
     history_reserve: int = 1 << 16  # initial byte capacity of the match history; it grows as needed
+    sequential_mixing: bool = False  # True: the mixers add their terms one at a time in gmix's order, bit-exact
+    #                                  with gmix's C++ but slower; False: in 16 lanes (what version-1 archives used)
     apms: tuple[Apm, ...] = ()      # the final stage after the mixers (none: the network's output is final)
 
     # ---- derived views -------------------------------------------------------------------------------------
@@ -229,7 +221,8 @@ class Specification:
             if ctx is not None and ctx not in slots:
                 raise ValueError(f"specification {self.name!r}: unknown context {ctx!r}")
         for c in self.contexts:
-            if isinstance(c, Skip) and not (1 <= len(c.offsets) <= 32 and all(0 <= o < ROTATING_HISTORY for o in c.offsets)):
+            if isinstance(c, Skip) and not (
+                    1 <= len(c.offsets) <= 32 and all(0 <= o < ROTATING_HISTORY for o in c.offsets)):
                 raise ValueError(f"skip context {c.name!r}: 1 to 32 offsets below {ROTATING_HISTORY}")
             if isinstance(c, IndirectHash) and not (1 <= c.outer_order <= 4 and 1 <= c.inner_order <= 4):
                 raise ValueError(f"indirect hash {c.name!r}: orders 1..4")
@@ -271,12 +264,14 @@ class Specification:
         }
         if self.apms:  # absent when empty, so that the gmix specifications keep their digests
             doc["apms"] = [item(a) for a in self.apms]
+        if self.sequential_mixing:  # absent when False, so that earlier specifications keep their digests
+            doc["sequential_mixing"] = True
         return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> "Specification":
-        kinds = {k.__name__: k for k in (Skip, Interval, IndirectHash, Word, Record, Active, MatchState, Misses, Indirect,
-                                         Match, Ppmd, Lstm, Mixer, Apm)}
+        kinds = {k.__name__: k for k in (Skip, Interval, IndirectHash, Word, Record, Active, MatchState, Misses,
+                                         Indirect, Match, Ppmd, Lstm, Mixer, Apm)}
         doc = json.loads(text)
 
         def build(d):
@@ -291,6 +286,7 @@ class Specification:
             mixers=tuple(build(m) for m in doc["mixers"]),
             history_reserve=int(doc.get("history_reserve", 1 << 16)),
             apms=tuple(build(a) for a in doc.get("apms", [])),
+            sequential_mixing=doc.get("sequential_mixing", False) is True,
         )
         spec.validate()
         return spec

@@ -17,13 +17,14 @@ def warm_kernels():
     signal lands in the middle of a compilation (a cold cache on a fresh CI machine takes minutes), and the
     subprocesses the tests start find the kernels in the shared disk cache (named after the source hash)."""
     import gmixpy
+    from gmixpy.chunks import evaluate, trace
     from gmixpy.generate import generate_bytes
     from gmixpy.model import Model
-    from gmixpy.runs import evaluate
 
     gmixpy.decompress(gmixpy.compress(b"warm up " * 20, preset="tiny"))
     m = Model.new("tiny")
     evaluate(m, b"warm up", learn=True)
+    trace(m, b"warm up", learn=True)
     generate_bytes(m, b"w", 2, 1.0, 0, False, lambda b: None)
 
 

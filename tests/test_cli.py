@@ -1,33 +1,13 @@
 """The command line, run as users run it: real processes, exit codes, one-line errors, nothing left behind."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from gmixpy.cli import main
-
-GMIXPY = [sys.executable, "-m", "gmixpy"]
-
-
-def run(*args, input=None, cwd=None):
-    return subprocess.run(GMIXPY + [str(a) for a in args], input=input, capture_output=True, cwd=cwd, timeout=300)
-
-
-def assert_one_line_error(proc, fragment):
-    assert proc.returncode == 1, proc.stderr
-    err = proc.stderr.decode()
-    assert "Traceback" not in err
-    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and "%|" not in line]
-    assert len(lines) == 1, err
-    assert fragment in lines[0], err
-
-
-def no_temporaries(directory: Path):
-    return [p.name for p in directory.iterdir() if p.name.endswith(".tmp")] == []
+from helpers import assert_one_line_error, no_temporaries, run
 
 
 def test_help_and_version():

@@ -2,7 +2,8 @@
 error, within bounded time and memory; never a traceback, a hang, a crash or an output file left behind.
 
 The default run tries a few hundred cases; `make fuzz` (GMIXPY_FUZZ_CASES=5000) tries thousands.  Outcome counts
-per mutation kind are printed (pytest -s) and written to bench-results/fuzz-*.json.
+per mutation kind are printed (pytest -s) and written as fuzz-*.json to each test's temporary directory, or to
+$GMIXPY_RESULTS (`make fuzz` writes them to bench-results/).
 """
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ import re
 import resource
 import signal
 import struct
-import subprocess
-import sys
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -27,17 +26,14 @@ import pytest
 from click.testing import CliRunner
 
 import gmixpy
-from gmixpy import serialize
-from gmixpy import presets
+from gmixpy import presets, serialize
 from gmixpy.archive import FIXED_SIZE, ArchiveError
 from gmixpy.cli import main as cli_main
-from gmixpy.model import Model
-from gmixpy.runs import evaluate
+from helpers import message_lines, no_temporaries, one_line, results_dir, run, save_trained_tiny
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = int(os.environ.get("GMIXPY_FUZZ_CASES", "500"))
 CASE_SECONDS = 20.0  # no single case may take longer (a hang would)
-GMIXPY = [sys.executable, "-m", "gmixpy"]
 RESULTS: dict[str, dict] = {}
 
 
@@ -64,7 +60,7 @@ def _record(table, kind, outcome):
     table.setdefault(kind, collections.Counter())[outcome] += 1
 
 
-def _report(name, table, seconds, rss_before):
+def _report(name, table, seconds, rss_before, directory):
     flat = {kind: dict(c.most_common()) for kind, c in sorted(table.items())}
     total = sum(sum(c.values()) for c in table.values())
     RESULTS[name] = {"cases": total, "seconds": round(seconds, 1), "peak_rss_growth_mb": round(_rss_mb() - rss_before),
@@ -72,9 +68,7 @@ def _report(name, table, seconds, rss_before):
     print(f"\n== {name}: {total} cases in {seconds:.1f} s")
     for kind, c in sorted(table.items()):
         print(f"  {kind:22s} " + "; ".join(f"{n} x {o}" for o, n in c.most_common()))
-    out = REPO / "bench-results"
-    out.mkdir(exist_ok=True)
-    (out / f"fuzz-{name}.json").write_text(json.dumps(RESULTS[name], indent=1) + "\n")
+    (results_dir(directory) / f"fuzz-{name}.json").write_text(json.dumps(RESULTS[name], indent=1) + "\n")
 
 
 # ---- archives ---------------------------------------------------------------------------------------------------
@@ -168,7 +162,7 @@ def archives(alice, binary_sample):
     return out
 
 
-def test_fuzz_archives_api(archives):
+def test_fuzz_archives_api(archives, tmp_path):
     rng = random.Random(1)
     cases = _mutations(archives, rng, CASES)
     table: dict[str, collections.Counter] = {}
@@ -197,7 +191,7 @@ def test_fuzz_archives_api(archives):
             assert time.perf_counter() - t0 < CASE_SECONDS
     finally:
         signal.signal(signal.SIGALRM, old)
-    _report("archives", table, time.perf_counter() - start, rss_before)
+    _report("archives", table, time.perf_counter() - start, rss_before, tmp_path)
     assert not failures, failures[:5]
     # appended garbage and lies about the length are errors, never silently accepted
     for kind in ("append_garbage", "length_2**63", "length_2**64-1", "wrong_spec_digest", "wrong_version",
@@ -212,7 +206,7 @@ def _cli_decompress(tmp: Path, index: int, blob: bytes):
     src = work / "in.gmx"
     src.write_bytes(blob)
     out = work / "out.bin"
-    proc = subprocess.run(GMIXPY + ["decompress", str(src), "-o", str(out)], capture_output=True, timeout=120)
+    proc = run("decompress", src, "-o", out, timeout=120)
     return work, out, proc
 
 
@@ -225,21 +219,20 @@ def test_fuzz_archives_cli(archives, tmp_path):
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda ic: (ic[1], _cli_decompress(tmp_path, ic[0], ic[1][2])), enumerate(cases)))
-    for (kind, data, blob), (work, out, proc) in results:
+    for (kind, data, _), (work, out, proc) in results:
         err = proc.stderr.decode(errors="replace")
-        lines = [x for x in err.replace("\r", "\n").splitlines() if x.strip() and "%|" not in x]
         assert "Traceback" not in err, err
         if proc.returncode == 0:
             assert out.read_bytes() == data
             outcome = "original bytes"
         else:
             assert proc.returncode == 1, (kind, proc.returncode, err)
-            assert len(lines) == 1, err
+            line = one_line(err)
             assert not out.exists(), kind
-            outcome = "exit 1: " + _normalise(lines[0].replace("Error: ", ""))
-        assert [p.name for p in work.iterdir() if p.name.endswith(".tmp")] == []
+            outcome = "exit 1: " + _normalise(line.replace("Error: ", ""))
+        assert no_temporaries(work)
         _record(table, kind, outcome)
-    _report("archives-cli", table, time.perf_counter() - start, _rss_mb())
+    _report("archives-cli", table, time.perf_counter() - start, _rss_mb(), tmp_path)
 
 
 # ---- model files and checkpoints --------------------------------------------------------------------------------
@@ -368,25 +361,19 @@ def _damaged(raw: bytes, rng: random.Random, count: int):
 @pytest.fixture(scope="module")
 def model_files(tmp_path_factory, alice):
     d = tmp_path_factory.mktemp("fuzzmodels")
-    m = Model.new("tiny")
-    evaluate(m, alice[:3000], learn=True)
-    model_path = d / "m.gmxm"
-    serialize.save(str(model_path), m)
-    # a compress checkpoint as the command line writes it
-    from gmixpy.archive import Header
-    from gmixpy.coder.arithmetic import coder_new
+    model_path = save_trained_tiny(d / "m.gmxm", alice[:3000])
+    # a compress checkpoint as a compression run writes it, at its start
+    from gmixpy.runs import CompressState, start_compression
 
     src = d / "in.txt"
     src.write_bytes(alice[:4000])
-    header = Header(0, 0, m.spec.digest(), "tiny")
-    args = dict(input=str(src), output=str(d / "in.txt.gmx"), preset="tiny", model_path=None, force=True,
-                checkpoint_every=2000, checkpoint=str(d / "c.ckpt"))
-    meta = dict(command="compress", args=args, pos=0, crc=0, spec_digest=header.spec_digest.hex(), preset="tiny",
-                model_digest=bytes(16).hex(), flags=0)
-    fresh = Model.new("tiny")
     ckpt = d / "c.ckpt"
-    serialize.save_checkpoint(str(ckpt), fresh, {"coder": coder_new(),
-                                                 "output": np.frombuffer(header.encode(), np.uint8)}, meta)
+    st = CompressState(input=str(src), output=str(d / "in.txt.gmx"), preset="tiny", force=True, checkpoint_every=2000,
+                       checkpoint=str(ckpt))
+    fresh = start_compression(st)
+    meta = st.to_meta()
+    serialize.save_checkpoint(str(ckpt), fresh, {"coder": st.coder, "output": np.frombuffer(st.written, np.uint8)},
+                              meta)
     return d, model_path.read_bytes(), ckpt.read_bytes(), meta
 
 
@@ -407,7 +394,7 @@ def _try_load(path: Path, checkpoint: bool):
         return f"UNEXPECTED {type(e).__name__}: {str(e)[:200]}"
 
 
-def test_fuzz_model_files(model_files):
+def test_fuzz_model_files(model_files, tmp_path):
     d, model_raw, ckpt_raw, _ = model_files
     rng = random.Random(3)
     per_file = max(20, CASES // 4)
@@ -432,7 +419,7 @@ def test_fuzz_model_files(model_files):
                 _record(table, f"{what}:{kind}", outcome)
     finally:
         signal.signal(signal.SIGALRM, old)
-    _report("models", table, time.perf_counter() - start, rss_before)
+    _report("models", table, time.perf_counter() - start, rss_before, tmp_path)
     assert not failures, failures[:10]
     assert _rss_mb() - rss_before < 1000
 
@@ -474,7 +461,7 @@ def test_fuzz_checkpoint_meta_resume(model_files, monkeypatch):
         path.write_bytes(_build(head, h, body))
         result = runner.invoke(cli_main, ["resume", str(path), "-q"])
         assert isinstance(result.exception, SystemExit) or result.exception is None, (key, v, result.exception)
-        lines = [x for x in result.output.splitlines() if x.strip()]
+        lines = message_lines(result.output)
         if result.exit_code == 0:
             outcome = "resumed"
         else:
@@ -482,7 +469,7 @@ def test_fuzz_checkpoint_meta_resume(model_files, monkeypatch):
             assert len(lines) == 1, (key, v, result.output)
             outcome = "exit 1: " + _normalise(lines[0].replace("Error: ", ""))
         _record(table, "meta:" + key.split(".")[0], outcome)
-    _report("checkpoint-meta", table, time.perf_counter() - start, _rss_mb())
+    _report("checkpoint-meta", table, time.perf_counter() - start, _rss_mb(), d)
     # only harmless changes (args the resumed run does not use, e.g. force or the preset's name) may resume
     assert table["meta:args"]["resumed"] <= 6
     assert all(c["resumed"] == 0 for k, c in table.items() if k != "meta:args"), table

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,24 +12,11 @@ import pytest
 import gmixpy
 from gmixpy import serialize
 from gmixpy.archive import ArchiveError
+from gmixpy.chunks import evaluate
 from gmixpy.codec import compress_stream
 from gmixpy.generate import generate_bytes
 from gmixpy.model import Model, walk
-from gmixpy.runs import evaluate
-
-GMIXPY = [sys.executable, "-m", "gmixpy"]
-
-
-def run(*args, env=None, input=None):
-    e = dict(os.environ)
-    e.update(env or {})
-    return subprocess.run(GMIXPY + [str(a) for a in args], capture_output=True, timeout=600, env=e, input=input)
-
-
-def trained(text: bytes) -> Model:
-    m = Model.new("tiny")
-    evaluate(m, text, learn=True)
-    return m
+from helpers import assert_one_line_error, no_temporaries, run, trained_tiny
 
 
 def same_memory(a, b) -> bool:
@@ -42,12 +26,12 @@ def same_memory(a, b) -> bool:
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory, alice):
     path = tmp_path_factory.mktemp("m") / "alice.gmxm"
-    serialize.save(str(path), trained(alice[:20000]))
+    serialize.save(str(path), trained_tiny(alice[:20000]))
     return path
 
 
 def test_saved_model_predicts_exactly_as_before(tmp_path, alice):
-    m = trained(alice[:15000])
+    m = trained_tiny(alice[:15000])
     path = tmp_path / "m.gmxm"
     serialize.save(str(path), m)
     loaded = serialize.load(str(path))
@@ -74,12 +58,12 @@ def test_saved_model_predicts_exactly_as_before(tmp_path, alice):
 
 def test_model_file_is_small_when_sparse(tmp_path, alice):
     path = tmp_path / "m.gmxm"
-    serialize.save(str(path), trained(alice[:5000]))
+    serialize.save(str(path), trained_tiny(alice[:5000]))
     assert path.stat().st_size < 2_000_000
 
 
 def test_save_is_deterministic(tmp_path, alice):
-    m = trained(alice[:3000])
+    m = trained_tiny(alice[:3000])
     serialize.save(str(tmp_path / "a.gmxm"), m)
     serialize.save(str(tmp_path / "b.gmxm"), m)
     assert (tmp_path / "a.gmxm").read_bytes() == (tmp_path / "b.gmxm").read_bytes()
@@ -121,7 +105,7 @@ def test_compress_with_model_round_trip_and_refusals(model_file, alice):
     assert len(blob) < len(gmixpy.compress(data, preset="tiny"))  # the trained model helps
     with pytest.raises(ArchiveError, match="with a model file"):
         gmixpy.decompress(blob)
-    other = trained(alice[:1000])
+    other = trained_tiny(alice[:1000])
     with pytest.raises(ArchiveError, match="different model"):
         gmixpy.decompress(blob, model=other)
     # the model passed in is not modified by compressing
@@ -203,9 +187,7 @@ def test_damaged_model_files(tmp_path, model_file, damage):
     bad.write_bytes(bytes(raw))
     with pytest.raises(serialize.ModelFileError):
         serialize.load(str(bad))
-    proc = run("generate", bad, "-n", "5")
-    err = proc.stderr.decode()
-    assert proc.returncode == 1 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert_one_line_error(run("generate", bad, "-n", "5"), "")
 
 
 def test_info_on_model(model_file):
@@ -267,7 +249,7 @@ def test_resume_compress_gives_identical_archive(tmp_path, alice):
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes() == whole.read_bytes()
     assert not ckpt.exists()
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    assert no_temporaries(tmp_path)
 
 
 def test_resume_train_gives_identical_model(tmp_path, alice):
@@ -319,3 +301,21 @@ def test_copy_array_is_an_exact_independent_copy():
     assert b.dtype == a.dtype and b.shape == a.shape and np.array_equal(a, b)
     b[5] = 0
     assert a[5] == 7
+
+
+def test_compress_state_round_trips_through_a_checkpoint(tmp_path, alice):
+    """CompressState.to_meta and from_meta are inverses, and from_meta refuses a state that does not belong to the
+    checkpoint's model."""
+    from gmixpy.runs import CompressState, start_compression
+
+    src = tmp_path / "in.txt"
+    src.write_bytes(alice[:3000])
+    st = CompressState(input=str(src), output=str(tmp_path / "in.gmx"), preset="tiny", checkpoint_every=1000,
+                       checkpoint=str(tmp_path / "c.ckpt"), pos=1000, crc=12345)
+    model = start_compression(st)
+    run = {"coder": st.coder, "output": np.frombuffer(st.written, np.uint8)}
+    back = CompressState.from_meta(st.to_meta(), run, model, "c.ckpt")
+    assert back.to_meta() == st.to_meta() and back.written == st.written and back.header == st.header
+    other = dict(st.to_meta(), preset="fast")
+    with pytest.raises(serialize.ModelFileError, match=r"c.ckpt: damaged checkpoint \(bad compression state: preset"):
+        CompressState.from_meta(other, run, model, "c.ckpt")

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import assert_one_line_error, run, trained_tiny
+
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data" / "alice29.txt"
 CASES = int(os.environ.get("GMIXPY_FUZZ_CASES", "0")) // 10 or 6  # `make fuzz` (5000): 500 mutated files
@@ -42,9 +44,9 @@ def _work(path: str, kind: str) -> int:
     """Load `path` and run every command's kernels on it; the exit status says what happened."""
     import gmixpy
     from gmixpy import engine, serialize
+    from gmixpy.chunks import evaluate
     from gmixpy.coder.arithmetic import coder_new
     from gmixpy.generate import generate_bytes
-    from gmixpy.runs import evaluate
 
     data = DATA.read_bytes()[5000:6500]
     try:
@@ -89,12 +91,9 @@ def _base_files(directory: Path) -> tuple[Path, Path]:
     compression checkpoint taken in the middle of a byte stream."""
     from gmixpy import engine, serialize
     from gmixpy.coder.arithmetic import coder_new
-    from gmixpy.model import Model
-    from gmixpy.runs import evaluate
 
     text = DATA.read_bytes()
-    model = Model.new("tiny")
-    evaluate(model, text[:4000], learn=True)
+    model = trained_tiny(text[:4000])
     model_path = directory / "base.gmxm"
     serialize.save(str(model_path), model, force=True)
     coder = coder_new()
@@ -250,12 +249,7 @@ TARGETED = [
 
 @pytest.fixture(scope="module")
 def trained():
-    from gmixpy.model import Model
-    from gmixpy.runs import evaluate
-
-    model = Model.new("tiny")
-    evaluate(model, DATA.read_bytes()[:3000], learn=True)
-    return model
+    return trained_tiny(DATA.read_bytes()[:3000])
 
 
 @pytest.mark.parametrize("field,change", TARGETED, ids=[t[0] for t in TARGETED])
@@ -282,11 +276,8 @@ def test_out_of_range_cli(trained, tmp_path):
     src = tmp_path / "in.txt"
     src.write_bytes(b"hello world " * 100)
     out = tmp_path / "out.gmx"
-    proc = subprocess.run([sys.executable, "-m", "gmixpy", "compress", str(src), "--model", str(bad), "-o", str(out)],
-                          capture_output=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
-    lines = proc.stderr.decode().strip().splitlines()
-    assert proc.returncode == 1, proc.stderr
-    assert len(lines) == 1 and "damaged model file (stm.basic.rotating_history_pos out of range)" in lines[0], lines
+    proc = run("compress", src, "--model", bad, "-o", out, env={"PYTHONPATH": str(REPO)})
+    assert_one_line_error(proc, "damaged model file (stm.basic.rotating_history_pos out of range)")
     assert set(tmp_path.iterdir()) == {bad, src}
 
 
@@ -309,12 +300,25 @@ def test_ppmd_suffix_cycle_ends(trained, tmp_path):
 
 def test_valid_models_pass(trained):
     """The checks accept what gmixpy itself writes: fresh, trained, and after PPMd ran out of arena."""
+    import dataclasses
+
+    from gmixpy import presets
+    from gmixpy.chunks import evaluate
     from gmixpy.model import Model
+    from gmixpy.models.ppmd import R_RESTORES
     from gmixpy.predictor import check_model
+    from gmixpy.spec import Ppmd
 
     fresh = Model.new("tiny")
     assert check_model(fresh.params, fresh.ltm, fresh.stm) is None
     assert check_model(trained.params, trained.ltm, trained.stm) is None
+    tiny = presets.get("tiny")  # with a 32 KiB PPMd arena, which 20 KB of text fills several times over
+    small = dataclasses.replace(tiny, name="tiny-small-ppmd", models=tuple(
+        dataclasses.replace(m, memory_mb=1 / 32) if isinstance(m, Ppmd) else m for m in tiny.models))
+    full = Model.new(small)
+    evaluate(full, DATA.read_bytes()[:20000], learn=True)
+    assert full.stm.ppmd.regs[R_RESTORES] >= 1
+    assert check_model(full.params, full.ltm, full.stm) is None
 
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "run":

@@ -1,11 +1,23 @@
-"""Tests for gmixpy.models.ppmd (port of gmix's mod_ppmd).
+"""Tests for gmixpy.models.ppmd (the port of gmix's mod_ppmd), with reference digests made by gmix's own C++.
 
-The golden digests below were produced by a C++ harness that links gmix's own
-``src/models/mod_ppmd.cpp`` (``ModPPMD`` driven exactly as gmix's Predictor
-does at byte boundaries, g++ -O2, arena zero-filled) and hashes, for every
-byte position t, ``sqp`` (uint32 little-endian, 256 values) followed by
-``ppm_predictions`` (float32, 256 values) as they stand when byte t is about
-to be predicted (i.e. after ``UpdateByte(byte[t-1])``, with byte[-1] = 0).
+How the reference digests below were made (the data is committed here; the harness and gmix's code are not):
+  * Source: gmix (https://github.com/byronknoll/gmix, GPL-3.0), src/models/mod_ppmd.cpp and mod_ppmd.h.  Which
+    commit was used is not recorded; mod_ppmd.cpp last changed in 19d9aed (2024-10-29, "optional analysis") and is
+    the same up to 352b31d (2024-12-01), so any commit from 19d9aed on gives the same digests.
+  * Harness: a small C++ program compiled with g++ -O2 (not gmix's -Ofast, which may reassociate the float32
+    sums), linking mod_ppmd.cpp.  It drives the model exactly as gmix's ModPPMD::Predict does at a byte boundary:
+    ppmd_Model::Init(order = 20, MMAX = arena in MiB, CutOff = 1, filesize = 0) (what ModPPMD's constructor
+    calls), with the arena (HeapStart, which gmix allocates uninitialised with new byte[]) zero-filled, as the
+    port's np.zeros arena is; then for t = 0, 1, ...: ppmd_UpdateByte(byte[t - 1]) (byte[-1] = 0, gmix's initial
+    last_byte) and ppmd_PrepareByte(), then ppm_predictions[i] = max(float(sqp[i]), 1) divided by their float sum
+    (valarray sum(), index order), as in ModPPMD::Predict.
+  * Digest: SHA-256 over rows, row t being sqp (256 x uint32, little-endian) followed by ppm_predictions
+    (256 x float32, little-endian) as they stand when byte t is about to be predicted (after the update with
+    byte[t - 1]); `_digest_rows` below computes the same from the port.
+  * Runs: GOLDEN_ALICE_3000_ALL_ROWS: rows 0..2999 of the 1 MiB run below; GOLDEN_ALICE2_300K_ORDER20_1MB_EVERY16:
+    the first 300,000 bytes of data/alice29.txt twice over (its 152,089 bytes, then again), 1 MiB arena, rows with
+    t % 16 == 0 (the arena fills up and RestoreModelRare runs several times); GOLDEN_ALICE_FULL_ORDER20_2000MB_EVERY16:
+    all of data/alice29.txt with gmix's 2000 MiB arena, rows with t % 16 == 0.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import numpy as np
 import pytest
 
 from gmixpy.models import ppmd as P
+from ppmd_reference import ppmd_feed, ppmd_memory_used, ppmd_next_byte, ppmd_run
 
 ROOT = Path(__file__).resolve().parents[1]
 ALICE = ROOT / "data" / "alice29.txt"
@@ -54,7 +67,8 @@ def _check_distributions(pred: np.ndarray) -> None:
 
 def _digest_rows(h, sqp: np.ndarray, pred: np.ndarray) -> None:
     rows = np.concatenate(
-        [sqp.astype("<u4").view(np.uint8).reshape(len(sqp), 1024), pred.astype("<f4").view(np.uint8).reshape(len(pred), 1024)],
+        [sqp.astype("<u4").view(np.uint8).reshape(len(sqp), 1024),
+         pred.astype("<f4").view(np.uint8).reshape(len(pred), 1024)],
         axis=1,
     )
     h.update(rows.tobytes())
@@ -75,13 +89,13 @@ def test_predictions_are_distributions(kind):
     # before any update: gmix's initial ppm_predictions
     assert np.array_equal(state.pred, np.full(256, 1 / 256, np.float32))
     pred = np.zeros((len(data), 256), np.float32)
-    P.ppmd_run(params, state, _shifted(data), pred, NO_SQP)
+    ppmd_run(params, state, _shifted(data), pred, NO_SQP)
     _check_distributions(pred)
     # the other entry points agree with state.pred
     out = np.zeros(256, np.float32)
     P.ppmd_byte_predictions(params, state, out)
     assert np.array_equal(out, state.pred)
-    P.ppmd_next_byte(params, state, int(data[-1]), out)
+    ppmd_next_byte(params, state, int(data[-1]), out)
     assert np.array_equal(out, state.pred)
     _check_distributions(out[None, :])
 
@@ -124,15 +138,16 @@ def scenarios():
     return [("random16k", rnd, 16 * 1024), ("text16k", txt, 16 * 1024)]
 
 
-# Runs in a subprocess with GMIXPY_NO_JIT=1: this test module is imported
-# there, so ``T.P`` is the same source executed by the Python interpreter.
+# Runs in a subprocess with NUMBA_DISABLE_JIT=1: this test module is imported there, so `T.P` is the same source
+# executed by the Python interpreter.
 _REFERENCE_SCRIPT = textwrap.dedent(
     """
     import sys
     import numpy as np
     sys.path.insert(0, sys.argv[1])
+    import numba
     import test_ppmd as T
-    assert not T.P.JIT_ENABLED
+    assert numba.config.DISABLE_JIT and not hasattr(T.P.ppmd_update, "py_func")
     out = {}
     for name, data, nbytes in T.scenarios():
         params, state = T.P.ppmd_new(20, memory_bytes=nbytes)
@@ -154,7 +169,7 @@ _REFERENCE_SCRIPT = textwrap.dedent(
 def test_jit_matches_plain_python(tmp_path):
     out_file = tmp_path / "reference.npz"
     env = dict(os.environ)
-    env["GMIXPY_NO_JIT"] = "1"
+    env["NUMBA_DISABLE_JIT"] = "1"
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     subprocess.run(
         [sys.executable, "-c", _REFERENCE_SCRIPT, str(Path(__file__).resolve().parent), str(out_file)],
@@ -164,12 +179,12 @@ def test_jit_matches_plain_python(tmp_path):
         timeout=600,
     )
     ref = np.load(out_file)
-    assert P.JIT_ENABLED
+    assert hasattr(P.ppmd_update, "py_func")  # compiled here
     for name, data, nbytes in scenarios():
         params, state = P.ppmd_new(20, memory_bytes=nbytes)
         preds = np.zeros((len(data), 256), np.float32)
         sqps = np.zeros((len(data), 256), np.int64)
-        P.ppmd_run(params, state, data, preds, sqps)
+        ppmd_run(params, state, data, preds, sqps)
         assert np.array_equal(preds.view(np.uint32), ref[name + "/pred"].view(np.uint32)), name
         assert np.array_equal(sqps, ref[name + "/sqp"]), name
         for field, arr in zip(state._fields, state):
@@ -198,7 +213,7 @@ def _run_and_digest(params, state, feed, chunk=16_000, check=None):
     for start in range(0, len(feed), chunk):
         part = feed[start : start + chunk]
         n = len(part)
-        P.ppmd_run(params, state, part, pred[:n], sqp[:n])
+        ppmd_run(params, state, part, pred[:n], sqp[:n])
         _check_distributions(pred[:n])
         _digest_rows(h16, sqp[:n:16], pred[:n:16])
         if start == 0:
@@ -213,7 +228,7 @@ def test_1mb_arena_300kb_matches_gmix():
     params, state = P.ppmd_new(20, 1)
 
     def check():
-        used = P.ppmd_memory_used(params, state)
+        used = ppmd_memory_used(params, state)
         assert 0 < used <= params.memory_bytes[0]
 
     every16, first3000 = _run_and_digest(params, state, _shifted(data), check=check)
@@ -240,10 +255,10 @@ def test_tiny_arena_survives():
     data = _alice()[:40_000]
     params, state = P.ppmd_new(20, memory_bytes=16 * 1024)
     pred = np.zeros((len(data), 256), np.float32)
-    P.ppmd_run(params, state, _shifted(data), pred, NO_SQP)
+    ppmd_run(params, state, _shifted(data), pred, NO_SQP)
     _check_distributions(pred)
     assert state.regs[P.R_RESTARTS] >= 1
-    assert P.ppmd_memory_used(params, state) <= 16 * 1024
+    assert ppmd_memory_used(params, state) <= 16 * 1024
 
 
 # --------------------------------------------------------------------------
@@ -303,12 +318,12 @@ def test_state_and_params_layout():
 def test_snapshot_captures_whole_state():
     data = _shifted(_alice()[:6000])
     params, state = P.ppmd_new(20, memory_bytes=200_000)
-    P.ppmd_feed(params, state, data[:3000])
+    ppmd_feed(params, state, data[:3000])
     snap = P.PpmdState(*[a.copy() for a in state])
     pred_a = np.zeros((3000, 256), np.float32)
     pred_b = np.zeros((3000, 256), np.float32)
-    P.ppmd_run(params, state, data[3000:], pred_a, NO_SQP)
-    P.ppmd_run(params, snap, data[3000:], pred_b, NO_SQP)
+    ppmd_run(params, state, data[3000:], pred_a, NO_SQP)
+    ppmd_run(params, snap, data[3000:], pred_b, NO_SQP)
     assert np.array_equal(pred_a, pred_b)
     assert np.array_equal(state.arena, snap.arena)
 

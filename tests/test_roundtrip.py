@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import gmixpy
 from gmixpy.archive import decode_header
@@ -66,3 +69,14 @@ def test_round_trip_hypothesis(data):
 def test_round_trip_hypothesis_structured(parts):
     data = b"".join(parts)
     assert gmixpy.decompress(gmixpy.compress(data, preset="tiny")) == data
+
+
+def test_the_api_does_not_load_the_run_and_model_file_code():
+    """gmixpy.compress and gmixpy.decompress stay below the runs and the model files: importing them does not load
+    serialize (model files and checkpoints), runs (training, checkpointed compression) or the command line."""
+    code = ("import sys, gmixpy; assert gmixpy.decompress(gmixpy.compress(b'abc', preset='tiny')) == b'abc'; "
+            "print(sorted(m for m in sys.modules if m.split('.')[:2] in (['gmixpy', 'serialize'], ['gmixpy', 'runs'],"
+            " ['gmixpy', 'cli'])))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == b"[]"

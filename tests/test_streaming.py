@@ -3,7 +3,8 @@ size beyond what the model itself grows (the match history, at most one byte per
 pool).  Measured on real processes (ru_maxrss from wait4).
 
 By default the test compares 0.25 MB with 1 MB (a minute with the tiny preset); GMIXPY_STREAM_MB="1,8" compares
-the sizes quoted in the README (about ten minutes).  Results go to bench-results/streaming.json."""
+the sizes quoted in the README (about ten minutes).  Results go to streaming.json in the test's temporary directory,
+or in $GMIXPY_RESULTS when that is set."""
 from __future__ import annotations
 
 import json
@@ -16,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-GMIXPY = [sys.executable, "-m", "gmixpy"]
+from helpers import GMIXPY, results_dir
+
 SIZES_MB = [float(x) for x in os.environ.get("GMIXPY_STREAM_MB", "0.25,1").split(",")]
 
 
@@ -88,8 +89,7 @@ def test_peak_memory_does_not_follow_input_size(tmp_path, alice):
                                "decompress_peak_rss_mb": round(d[1], 1), "decompress_seconds": round(d[2], 1),
                                "archive_bytes": Path(f"{path}.gmx").stat().st_size}
     print("\n" + json.dumps(results, indent=1))
-    (REPO / "bench-results").mkdir(exist_ok=True)
-    (REPO / "bench-results" / "streaming.json").write_text(json.dumps(results, indent=1) + "\n")
+    (results_dir(tmp_path) / "streaming.json").write_text(json.dumps(results, indent=1) + "\n")
     small, big = SIZES_MB[0], SIZES_MB[-1]
     # what the model may legitimately grow by: the match history (one byte per input byte, doubling: at most
     # 2 bytes per byte of capacity) plus a margin for the mixer pool and allocator noise

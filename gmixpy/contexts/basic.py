@@ -18,7 +18,8 @@ from ..spec import BASIC_SLOTS, ROTATING_HISTORY
 ALWAYS_ZERO, BIT_CONTEXT, LAST_BYTE, LAST_BYTE_PLUS_RECENT, SECOND_LAST_PLUS_RECENT, LONGEST_MATCH, \
     LSTM_PREDICTION_CONTEXT = range(7)
 RECENT_BYTE_1 = 7  # slots RECENT_BYTE_1 .. RECENT_BYTE_1 + 8 hold recent_bytes[1..9]
-assert BASIC_SLOTS[RECENT_BYTE_1] == "recent_byte_1" and BASIC_SLOTS[LSTM_PREDICTION_CONTEXT] == "lstm_prediction_context"
+assert BASIC_SLOTS[RECENT_BYTE_1] == "recent_byte_1"
+assert BASIC_SLOTS[LSTM_PREDICTION_CONTEXT] == "lstm_prediction_context"
 
 
 class BasicState(NamedTuple):  # short-term memory

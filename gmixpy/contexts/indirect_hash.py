@@ -15,7 +15,7 @@ import numpy as np
 
 from .._jit import njit
 from .._values import first_outside
-from ..spec import table_offsets
+from ..layout import table_offsets
 from .basic import LAST_BYTE
 from .murmur import murmur_u32, murmur_u64
 

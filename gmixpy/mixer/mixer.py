@@ -11,9 +11,10 @@ every mixer reads a prefix of it:
 Each mixer selects a weight set by its context.  A weight set is allocated, zeroed, from a growing pool the first
 time learning sees its context, so memory follows the data; an unseen context predicts 0.
 
-predict (`mixer_predict`, every bit, after all models): dot products in a fixed order (see `_dot`): the inputs
-    known before the layer runs in 16 lanes with explicit vector instructions, then the outputs of the same
-    layer's earlier mixers one by one, so each mixer waits only for those few terms.
+predict (`mixer_predict`, every bit, after all models): dot products in a fixed order (intrinsics.dot): the
+    inputs known before the layer runs in 16 lanes with explicit vector instructions, then the outputs of the
+    same layer's earlier mixers one by one, so each mixer waits only for those few terms.  The weight updates
+    are vector instructions too (intrinsics.train).
 learn (`mixer_learn`, after the bit, when learning): gradient step on the coding loss with gmix's decay
     0.9 / (1e-7 * steps + 0.8) ** 0.8 * (1.5 - context steps / most steps of any context of this mixer), and the
     weight decay (1 - 3e-6) every 1024 steps of a context.
@@ -23,13 +24,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from llvmlite import ir
-from numba.core import cgutils, types
-from numba.extending import intrinsic
 
 from .._jit import njit
 from .._values import first_outside, within
-from ..spec import table_offsets
+from ..intrinsics import SCRATCH, dot, prefetch, scratch, train
+from ..layout import table_offsets
 from .sigmoid import exp64, log64, logistic_many
 
 
@@ -49,6 +48,8 @@ class MixerParams(NamedTuple):
     skip_index: np.ndarray     # int32[n_skip], model inputs copied into inputs1 (skip connections) ...
     skip_at: np.ndarray        # int64[n_skip], ... at these positions (n0 + k)
     widest: np.ndarray         # int64[1], sum of widths: the most weights one bit's learning can allocate
+    sequential: np.ndarray     # int64[1], 1: every dot product adds its terms one at a time in gmix's order
+    #                            (bit-exact with gmix's C++, slower); 0: in the 16-lane order of `dot` (faster)
 
 
 class MixerMemory(NamedTuple):  # long-term memory
@@ -68,7 +69,7 @@ class MixerState(NamedTuple):  # short-term memory
     entry: np.ndarray          # int64[n], context-table entry each mixer used this bit
 
 
-def mixer_new(mixers, slots, n_inputs, skip_index, weight_reserve=1 << 16):
+def mixer_new(mixers, slots, n_inputs, skip_index, sequential=False, weight_reserve=1 << 16):
     n = len(mixers)
     layer = np.array([m.layer for m in mixers], np.int32)
     n0, n1, n_skip = int((layer == 0).sum()), int((layer == 1).sum()), len(skip_index)
@@ -107,6 +108,7 @@ def mixer_new(mixers, slots, n_inputs, skip_index, weight_reserve=1 << 16):
         skip_index=np.array(skip_index, np.int32),
         skip_at=np.arange(n0, n0 + n_skip, dtype=np.int64),
         widest=np.array([width.sum()], np.int64),
+        sequential=np.array([1 if sequential else 0], np.int64),
     )
     total = int(sizes.sum())
     memory = MixerMemory(
@@ -145,292 +147,6 @@ def mixer_check(p: MixerParams, m: MixerMemory, s: MixerState) -> str | None:
     return None
 
 
-# Explicit SIMD: LLVM never vectorises a float reduction on its own (that would reorder the sum), so the blocked
-# dot product and the weight update are written as LLVM vector instructions.  Vector float operations are
-# lane-wise IEEE operations, so the results are the same on any instruction set (machines without 512-bit
-# registers split the vectors; without AVX the masked loads become scalar loads).
-LANES = 16
-_F32 = ir.FloatType()
-_I32 = ir.IntType(32)
-_I64 = ir.IntType(64)
-_VEC = ir.VectorType(_F32, LANES)
-_MASK = ir.VectorType(ir.IntType(1), LANES)
-
-
-def _vector_at(builder, base, i):
-    return builder.bitcast(builder.gep(base, [i]), _VEC.as_pointer())
-
-
-def _tail_mask(builder, remaining):
-    """Lanes 0 .. remaining-1 on (remaining < LANES)."""
-    r = builder.trunc(remaining, _I32)
-    rv = builder.insert_element(ir.Constant(ir.VectorType(_I32, LANES), None), r, ir.Constant(_I32, 0))
-    rv = builder.shuffle_vector(rv, ir.Constant(ir.VectorType(_I32, LANES), None),
-                                ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
-    return builder.icmp_signed("<", ir.Constant(ir.VectorType(_I32, LANES), list(range(LANES))), rv)
-
-
-def _masked_load(builder, ptr, mask):
-    fnty = ir.FunctionType(_VEC, [_VEC.as_pointer(), _I32, _MASK, _VEC])
-    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.masked.load.v16f32.p0")
-    return builder.call(fn, [ptr, ir.Constant(_I32, 4), mask, ir.Constant(_VEC, [0.0] * LANES)])
-
-
-def _masked_store(builder, value, ptr, mask):
-    fnty = ir.FunctionType(ir.VoidType(), [_VEC, _VEC.as_pointer(), _I32, _MASK])
-    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.masked.store.v16f32.p0")
-    builder.call(fn, [value, ptr, ir.Constant(_I32, 4), mask])
-
-
-def _blocks(builder, n, full_block, last_block):
-    """for i in 0, 16, ... while i + 16 <= n: full_block(i); then last_block(i, remaining) if 0 < remaining."""
-    fn = builder.function
-    before = builder.block
-    loop = fn.append_basic_block("simd.loop")
-    body = fn.append_basic_block("simd.body")
-    tail = fn.append_basic_block("simd.tail")
-    partial = fn.append_basic_block("simd.partial")
-    done = fn.append_basic_block("simd.done")
-    builder.branch(loop)
-    builder.position_at_end(loop)
-    i = builder.phi(_I64)
-    i.add_incoming(ir.Constant(_I64, 0), before)
-    state = full_block.start
-    carried = [builder.phi(v.type) for v in state]
-    for c, v in zip(carried, state):
-        c.add_incoming(v, before)
-    following = builder.add(i, ir.Constant(_I64, LANES))
-    builder.cbranch(builder.icmp_signed("<=", following, n), body, tail)
-    builder.position_at_end(body)
-    new = full_block(builder, i, carried)
-    i.add_incoming(following, builder.block)
-    for c, v in zip(carried, new):
-        c.add_incoming(v, builder.block)
-    builder.branch(loop)
-    builder.position_at_end(tail)
-    remaining = builder.sub(n, i)
-    tail_block = builder.block
-    builder.cbranch(builder.icmp_signed(">", remaining, ir.Constant(_I64, 0)), partial, done)
-    builder.position_at_end(partial)
-    last = last_block(builder, i, remaining, carried)
-    partial_block = builder.block
-    builder.branch(done)
-    builder.position_at_end(done)
-    result = []
-    for c, v in zip(carried, last):
-        phi = builder.phi(c.type)
-        phi.add_incoming(c, tail_block)
-        phi.add_incoming(v, partial_block)
-        result.append(phi)
-    return result
-
-
-@intrinsic
-def _dot(typingctx, x, weights, at, ready, n, last):
-    """sum(x[i] * weights[at + i] for i < n) in float32, in a fixed order whatever the instruction set.
-    With r = min(ready, n):
-      V: the terms i < r in 16 lanes: the full blocks i < 16 * (r // 16), lane j adding the products with
-         i % 16 == j in increasing i; then, if r % 16 != 0, one more block: when r >= 16 the 16 terms ending at
-         r (lane j: term r - 16 + j) with the terms already added replaced by +0, else (r < 16) lane j: term j
-         for j < r and +0 for the others; then the lanes are halved pairwise: lane j += lane j + 8, then
-         j += j + 4, j += j + 2, j += j + 1;
-      if r == n the result is V.  Otherwise the terms r <= i < n - 1 go to 4 partial sums (term i to sum
-      (i - r) % 4, in increasing i, each starting at +0), P = (a0 + a1) + (a2 + a3), and the result is
-      (V + P) + last * weights[at + n - 1], where `last` is x[n - 1] passed in a register: it is the output of
-      the mixer just computed, so the next mixer waits for one multiply-add only.
-    No bounds checks: the caller guarantees 0 <= at, at + n <= len(weights) and n <= len(x)."""
-    sig = types.float32(x, weights, types.int64, types.int64, types.int64, types.float32)
-
-    def codegen(context, builder, signature, args):
-        xp = context.make_array(signature.args[0])(context, builder, args[0]).data
-        wp = context.make_array(signature.args[1])(context, builder, args[1]).data
-        wp = builder.gep(wp, [args[2]])
-        n = args[4]
-        r = builder.select(builder.icmp_signed("<", args[3], n), args[3], n)
-
-        def full(b, i, carried):
-            xv = b.load(_vector_at(b, xp, i), align=4)
-            wv = b.load(_vector_at(b, wp, i), align=4)
-            return [b.fadd(carried[0], b.fmul(xv, wv))]
-
-        def last_block(b, i, remaining, carried):
-            fn = b.function
-            small = fn.append_basic_block("dot.small")
-            overlap = fn.append_basic_block("dot.overlap")
-            join = fn.append_basic_block("dot.join")
-            b.cbranch(b.icmp_signed("<", r, ir.Constant(_I64, LANES)), small, overlap)
-            b.position_at_end(small)
-            mask = _tail_mask(b, remaining)
-            xv = _masked_load(b, _vector_at(b, xp, i), mask)
-            wv = _masked_load(b, _vector_at(b, wp, i), mask)
-            from_small = b.fadd(carried[0], b.fmul(xv, wv))
-            b.branch(join)
-            b.position_at_end(overlap)
-            # The 16 terms ending at r, the ones already added masked out: no load reaches past r, where the
-            # outputs of this layer's mixers are being written (a wider load would wait for those stores).
-            start = b.sub(r, ir.Constant(_I64, LANES))
-            xv = b.load(_vector_at(b, xp, start), align=4)
-            wv = b.load(_vector_at(b, wp, start), align=4)
-            keep = b.not_(_tail_mask(b, b.sub(ir.Constant(_I64, LANES), remaining)))
-            product = b.select(keep, b.fmul(xv, wv), ir.Constant(_VEC, [0.0] * LANES))
-            from_overlap = b.fadd(carried[0], product)
-            b.branch(join)
-            b.position_at_end(join)
-            phi = b.phi(_VEC)
-            phi.add_incoming(from_small, small)
-            phi.add_incoming(from_overlap, overlap)
-            return [phi]
-
-        full.start = [ir.Constant(_VEC, [0.0] * LANES)]
-        (v,) = _blocks(builder, r, full, last_block)
-        width = LANES
-        while width > 1:
-            half = width // 2
-            lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, half), list(range(half))))
-            hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, half), list(range(half, width))))
-            v = builder.fadd(lo, hi)
-            width = half
-        total = builder.extract_element(v, ir.Constant(_I32, 0))
-
-        fn = builder.function
-        before = builder.block
-        rest = fn.append_basic_block("dot.rest")
-        done = fn.append_basic_block("dot.done")
-        builder.cbranch(builder.icmp_signed("<", r, n), rest, done)
-        builder.position_at_end(rest)
-        end = builder.sub(n, ir.Constant(_I64, 1))
-
-        def term(b, i, acc):
-            return b.fadd(acc, b.fmul(b.load(b.gep(xp, [i]), align=4), b.load(b.gep(wp, [i]), align=4)))
-
-        def four(b, i, carried):
-            return [term(b, b.add(i, ir.Constant(_I64, j)), carried[j]) for j in range(4)]
-
-        zero = ir.Constant(_F32, 0.0)
-        count = builder.sub(end, r)
-        fours = builder.sub(count, builder.and_(count, ir.Constant(_I64, 3)))
-        # i runs over r, r + 4, ... below r + fours
-        loop = fn.append_basic_block("dot.four")
-        body = fn.append_basic_block("dot.fourbody")
-        after = fn.append_basic_block("dot.remainder")
-        entry = builder.block
-        builder.branch(loop)
-        builder.position_at_end(loop)
-        i = builder.phi(_I64)
-        i.add_incoming(r, entry)
-        acc = [builder.phi(_F32) for _ in range(4)]
-        for a_ in acc:
-            a_.add_incoming(zero, entry)
-        limit = builder.add(r, fours)
-        builder.cbranch(builder.icmp_signed("<", i, limit), body, after)
-        builder.position_at_end(body)
-        new = four(builder, i, acc)
-        i.add_incoming(builder.add(i, ir.Constant(_I64, 4)), body)
-        for a_, v_ in zip(acc, new):
-            a_.add_incoming(v_, body)
-        builder.branch(loop)
-        builder.position_at_end(after)
-        # at most 3 remaining terms, to a0, a1, a2
-        sums = list(acc)
-        for j in range(3):
-            cur = builder.block
-            take = fn.append_basic_block(f"dot.rem{j}")
-            join = fn.append_basic_block(f"dot.remjoin{j}")
-            at_ = builder.add(limit, ir.Constant(_I64, j))
-            builder.cbranch(builder.icmp_signed("<", at_, end), take, join)
-            builder.position_at_end(take)
-            taken = term(builder, at_, sums[j])
-            builder.branch(join)
-            builder.position_at_end(join)
-            phi = builder.phi(_F32)
-            phi.add_incoming(sums[j], cur)
-            phi.add_incoming(taken, take)
-            sums[j] = phi
-        part = builder.fadd(builder.fadd(sums[0], sums[1]), builder.fadd(sums[2], sums[3]))
-        lastw = builder.load(builder.gep(wp, [end]), align=4)
-        with_rest = builder.fadd(builder.fadd(total, part), builder.fmul(args[5], lastw))
-        rest_end = builder.block
-        builder.branch(done)
-        builder.position_at_end(done)
-        result = builder.phi(_F32)
-        result.add_incoming(total, before)
-        result.add_incoming(with_rest, rest_end)
-        return result
-
-    return sig, codegen
-
-
-@intrinsic
-def _train(typingctx, x, weights, at, update, n):
-    """weights[at + i] -= update * x[i] for i < n (element-wise: the order does not matter).  No bounds checks."""
-    sig = types.void(x, weights, types.int64, types.float32, types.int64)
-
-    def codegen(context, builder, signature, args):
-        xp = context.make_array(signature.args[0])(context, builder, args[0]).data
-        wp = context.make_array(signature.args[1])(context, builder, args[1]).data
-        wp = builder.gep(wp, [args[2]])
-        u = builder.insert_element(ir.Constant(_VEC, None), args[3], ir.Constant(_I32, 0))
-        u = builder.shuffle_vector(u, ir.Constant(_VEC, None), ir.Constant(ir.VectorType(_I32, LANES), [0] * LANES))
-
-        def full(b, i, carried):
-            xv = b.load(_vector_at(b, xp, i), align=4)
-            where = _vector_at(b, wp, i)
-            b.store(b.fsub(b.load(where, align=4), b.fmul(u, xv)), where, align=4)
-            return []
-
-        def last(b, i, remaining, carried):
-            mask = _tail_mask(b, remaining)
-            xv = _masked_load(b, _vector_at(b, xp, i), mask)
-            where = _vector_at(b, wp, i)
-            _masked_store(b, b.fsub(_masked_load(b, where, mask), b.fmul(u, xv)), where, mask)
-            return []
-
-        full.start = []
-        _blocks(builder, args[4], full, last)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def prefetch(typingctx, array, index):
-    """Hint the processor to fetch the cache line of array[index] (no bounds check: a prefetch never faults and
-    changes no value).  Unlike a load, it does not hold up the instructions behind it while the line comes."""
-    sig = types.void(array, types.int64)
-
-    def codegen(context, builder, signature, args):
-        data = context.make_array(signature.args[0])(context, builder, args[0]).data
-        ptr = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(8).as_pointer())
-        fnty = ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer(), _I32, _I32, _I32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
-        builder.call(fn, [ptr, ir.Constant(_I32, 0), ir.Constant(_I32, 3), ir.Constant(_I32, 1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-SCRATCH = 128  # floats in a `scratch` buffer
-
-
-@intrinsic
-def scratch(typingctx):
-    """A float32[SCRATCH] work buffer on the stack of the compiled loop (no allocation, no reference count;
-    contents undefined).  Call it in the kernel that uses the buffer, not in a function that returns it."""
-    arrty = types.Array(types.float32, 1, "C")
-    sig = arrty()
-
-    def codegen(context, builder, signature, args):
-        ptr = cgutils.alloca_once(builder, _F32, size=ir.Constant(_I64, SCRATCH))
-        ptr.align = 64
-        array = context.make_array(arrty)(context, builder)
-        intp = context.get_value_type(types.intp)
-        context.populate_array(array, data=ptr, shape=[ir.Constant(intp, SCRATCH)], strides=[ir.Constant(intp, 4)],
-                               itemsize=ir.Constant(intp, 4), meminfo=None)
-        return array._getvalue()
-
-    return sig, codegen
-
-
 @njit(inline="always")
 def mixer_predict(p, m, s, contexts, inputs_models):
     """Run every mixer in order; returns the final output (logit).  `inputs_models` aliases s.inputs0."""
@@ -455,10 +171,12 @@ def mixer_predict(p, m, s, contexts, inputs_models):
         layer = p.layer[k]
         if at < 0:
             out = np.float32(0.0)
+        elif p.sequential[0]:
+            out = _gmix_dot(p, s, weights, at, k)
         elif layer == 0:
-            out = _dot(s.inputs0, weights, at, p.ready[k], p.width[k], out)
+            out = dot(s.inputs0, weights, at, p.ready[k], p.width[k], out)
         else:
-            out = _dot(s.inputs1, weights, at, p.ready[k], p.width[k], out)
+            out = dot(s.inputs1, weights, at, p.ready[k], p.width[k], out)
         if layer == 0:
             s.inputs0[p.output[k]] = out
             s.inputs1[p.output1[k]] = out
@@ -467,6 +185,30 @@ def mixer_predict(p, m, s, contexts, inputs_models):
         else:
             s.final[0] = out
     return out
+
+
+@njit(inline="always")
+def _gmix_dot(p, s, w, at, k):
+    """Mixer k's dot product with gmix's terms in gmix's order, one float32 multiply and add at a time: layer 0
+    mixes the model inputs then the earlier layer-0 outputs (inputs0 is laid out so); layers 1 and 2 mix the
+    layer-0 outputs, then the layer-1 outputs (the earlier ones, or all for the final mixer), then the
+    skip-connected inputs, which inputs1 holds between the two."""
+    total = np.float32(0.0)
+    if p.layer[k] == 0:
+        x = s.inputs0
+        for i in range(p.width[k]):
+            total = total + x[i] * w[at + i]
+        return total
+    x = s.inputs1
+    n_skip = p.skip_index.shape[0]
+    first_skip = p.ready[k] - n_skip
+    for i in range(first_skip):
+        total = total + x[i] * w[at + i]
+    for i in range(p.ready[k], p.width[k]):
+        total = total + x[i] * w[at + i]
+    for i in range(first_skip, p.ready[k]):
+        total = total + x[i] * w[at + i]
+    return total
 
 
 @njit(inline="always")
@@ -511,9 +253,9 @@ def mixer_learn(p, m, s, bit):
             if steps > m.max_steps[k]:
                 m.max_steps[k] = steps
             if p.layer[k] == 0:
-                _train(s.inputs0, m.weights, at, update, width)
+                train(s.inputs0, m.weights, at, update, width)
             else:
-                _train(s.inputs1, m.weights, at, update, width)
+                train(s.inputs1, m.weights, at, update, width)
             if (steps & 1023) == 0:
                 w = m.weights[at:at + width]
                 for i in range(width):

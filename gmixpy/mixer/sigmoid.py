@@ -3,24 +3,27 @@
 gmix's Sigmoid uses libm's exp and log.  libm may round differently on another platform or glibc version, and a
 single differing bit in a coded probability makes an archive undecodable elsewhere.  These functions use only
 +, -, *, / and exact power-of-two scaling, which IEEE 754 defines exactly, so the results are the same everywhere.
-Accuracy: exp64 and log64 are within 2 ulp of the true value over their whole range (tests/test_sigmoid.py).
+Accuracy: exp64 and log64 are within 2 ulp of the true value over their whole range (tests/test_math.py).
+
+exp64 is also the LSTM's exponential (models/lstm_math.py): the LSTM only needs float32(exp(x)) for float32 x, and
+it once had its own float64 exp (range reduction by ln 2 and a degree-14 Taylor polynomial).  The two differ in
+the last bit of the float64 result for about one input in ten, but rounded to float32 they agree on all 2**32
+float32 inputs (checked exhaustively when they were merged), so the merge changed no LSTM result.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from llvmlite import ir
-from numba.core import cgutils, types
-from numba.extending import intrinsic
 
 from .._jit import njit
+from ..intrinsics import f64_bits, f64_from_bits, vector_logistic
 
-_LN2_HI = 6.93147180369123816490e-01  # high bits of ln 2, exact product with small integers
-_LN2_LO = 1.90821492927058770002e-10
+LN2_HI = 6.93147180369123816490e-01  # high bits of ln 2, exact product with small integers
+LN2_LO = 1.90821492927058770002e-10
 _SQRT_HALF = 0.7071067811865476
-# 2**k for k in [-1074, 1023], exact: scaling by a table entry is one multiplication instead of a libm call.
-_POW2 = np.array([math.ldexp(1.0, k) for k in range(-1074, 1024)], dtype=np.float64)
+# POW2[k + 1074] = 2**k for k in [-1074, 1023], exact: scaling by an entry is one multiplication, not a libm call.
+POW2 = np.array([math.ldexp(1.0, k) for k in range(-1074, 1024)], dtype=np.float64)
 
 
 # exp: x = k ln2/64 + r with |r| <= ln2/128, e**x = 2**(k // 64) * 2**((k % 64) / 64) * e**r.  The 64 values
@@ -40,8 +43,8 @@ def _two_to_j64():
 
 _EXP_HI, _EXP_LO = _two_to_j64()
 _64_OVER_LN2 = 92.33248261689365446  # 64 / ln 2
-_LN2_64_HI = _LN2_HI / 64.0  # exact: _LN2_HI has 32 significant bits, so k * _LN2_64_HI is exact for |k| < 2**21
-_LN2_64_LO = _LN2_LO / 64.0
+_LN2_64_HI = LN2_HI / 64.0  # exact: LN2_HI has 32 significant bits, so k * _LN2_64_HI is exact for |k| < 2**21
+_LN2_64_LO = LN2_LO / 64.0
 _ROUND = 6755399441055744.0  # 1.5 * 2**52: (t + _ROUND) - _ROUND rounds t to the nearest integer, for |t| < 2**51
 
 
@@ -74,31 +77,10 @@ def exp64(x):
     m, hi, lo, q = _exp_parts(x)
     y = hi + (lo + hi * q)  # within 1 ulp of e**x / 2**m
     if m > 1000:  # 2**m may not be representable: scale by 2**(m - 1), then exactly (or to inf) by 2
-        return (y * _POW2[m - 1 + 1074]) * 2.0
+        return (y * POW2[m - 1 + 1074]) * 2.0
     if m < -1021:  # the result is subnormal: scale in two exact steps so only the last rounds
-        return (y * _POW2[m + 1074 + 60]) * _POW2[-60 + 1074]
-    return y * _POW2[m + 1074]
-
-
-@intrinsic
-def _f64_bits(typingctx, x):
-    """The IEEE 754 bits of a float64, as int64."""
-    sig = types.int64(types.float64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return sig, codegen
-
-
-@intrinsic
-def _f64_from_bits(typingctx, bits):
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return sig, codegen
+        return (y * POW2[m + 1074 + 60]) * POW2[-60 + 1074]
+    return y * POW2[m + 1074]
 
 
 _SMALLEST_NORMAL = 2.2250738585072014e-308
@@ -111,9 +93,9 @@ def _frexp_positive(x):
     if x < _SMALLEST_NORMAL:  # subnormal: scale into the normal range, exactly
         x = x * 18014398509481984.0  # 2**54
         shift = 54
-    bits = _f64_bits(x)
+    bits = f64_bits(x)
     e = ((bits >> 52) & 0x7FF) - 1022 - shift
-    return _f64_from_bits((bits & -0x7FF0000000000001) | 0x3FE0000000000000), e
+    return f64_from_bits((bits & -0x7FF0000000000001) | 0x3FE0000000000000), e
 
 
 @njit(inline="always")
@@ -141,7 +123,7 @@ def log64(x):
     p = p * s2 + 1.0 / 5.0
     p = p * s2 + 1.0 / 3.0
     p = p * s2 + 1.0
-    return e * _LN2_HI + (e * _LN2_LO + 2.0 * s * p)
+    return e * LN2_HI + (e * LN2_LO + 2.0 * s * p)
 
 
 @njit(inline="always")
@@ -157,7 +139,7 @@ def logistic(p):
     m, hi, lo, q = _exp_parts(x)
     # Within 2e-16 relative of exp(-p) before the final rounding to float32, so that rounding almost always
     # gives the float32 nearest to the true value.
-    e = np.float32((hi + hi * q) * _POW2[m + 1074])
+    e = np.float32((hi + hi * q) * POW2[m + 1074])
     return np.float32(1.0) / (np.float32(1.0) + e)
 
 
@@ -172,73 +154,10 @@ def logit(p):
     return np.float32(log64(np.float64(p / (np.float32(1.0) - p))))
 
 
-_V = 8  # lanes of logistic_many
-_F64V = ir.VectorType(ir.DoubleType(), _V)
-_F32V = ir.VectorType(ir.FloatType(), _V)
-_I64V = ir.VectorType(ir.IntType(64), _V)
-
-
-def _splat(value_type, value):
-    return ir.Constant(ir.VectorType(value_type, _V), [value] * _V)
-
-
-@intrinsic
-def _logistic_lanes(typingctx, values, table, n):
-    """values[i] = logistic(values[i]) for i < n, 8 at a time with vector instructions: the same operations in
-    the same order as `logistic`, lane by lane, so the results are identical.  values must have room for n
-    rounded up to a multiple of 8 (the lanes past n compute garbage, harmlessly)."""
-    sig = types.void(values, table, types.int64)
-
-    def codegen(context, builder, signature, args):
-        vp = context.make_array(signature.args[0])(context, builder, args[0]).data
-        tp = context.make_array(signature.args[1])(context, builder, args[1]).data
-        n = args[2]
-        i64, i32 = ir.IntType(64), ir.IntType(32)
-        f64 = ir.DoubleType()
-        fn = builder.function
-        before = builder.block
-        loop = fn.append_basic_block("logistic.loop")
-        body = fn.append_basic_block("logistic.body")
-        done = fn.append_basic_block("logistic.done")
-        builder.branch(loop)
-        builder.position_at_end(loop)
-        i = builder.phi(i64)
-        i.add_incoming(ir.Constant(i64, 0), before)
-        builder.cbranch(builder.icmp_signed("<", i, n), body, done)
-        builder.position_at_end(body)
-        b = builder
-        where = b.bitcast(b.gep(vp, [i]), _F32V.as_pointer())
-        p = b.load(where, align=4)
-        x = b.fsub(_splat(f64, -0.0), b.fpext(p, _F64V))  # exact negation
-        x = b.select(b.fcmp_ordered(">=", x, _splat(f64, -120.0)), x, _splat(f64, -120.0))
-        x = b.select(b.fcmp_ordered(">", x, _splat(f64, 120.0)), _splat(f64, 120.0), x)
-        kf = b.fsub(b.fadd(b.fmul(x, _splat(f64, _64_OVER_LN2)), _splat(f64, _ROUND)), _splat(f64, _ROUND))
-        r = b.fsub(b.fsub(x, b.fmul(kf, _splat(f64, _LN2_64_HI))), b.fmul(kf, _splat(f64, _LN2_64_LO)))
-        q = _splat(f64, 1.0 / 120.0)
-        for c in (1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0):
-            q = b.fadd(b.fmul(q, r), _splat(f64, c))
-        q = b.fmul(q, r)
-        k = b.fptosi(kf, _I64V)
-        j = b.and_(k, _splat(i64, 63))
-        m = b.ashr(k, _splat(i64, 6))
-        base = b.ptrtoint(tp, i64)
-        bv = b.insert_element(ir.Constant(_I64V, None), base, ir.Constant(i32, 0))
-        bv = b.shuffle_vector(bv, ir.Constant(_I64V, None), ir.Constant(ir.VectorType(i32, _V), [0] * _V))
-        ptrs = b.inttoptr(b.add(bv, b.shl(j, _splat(i64, 3))), ir.VectorType(f64.as_pointer(), _V))
-        gty = ir.FunctionType(_F64V, [ir.VectorType(f64.as_pointer(), _V), i32, ir.VectorType(ir.IntType(1), _V),
-                                      _F64V])
-        gather = cgutils.get_or_insert_function(b.module, gty, "llvm.masked.gather.v8f64.v8p0")
-        hi = b.call(gather, [ptrs, ir.Constant(i32, 8), _splat(ir.IntType(1), 1), ir.Constant(_F64V, None)])
-        scale = b.bitcast(b.shl(b.add(m, _splat(i64, 1023)), _splat(i64, 52)), _F64V)  # 2**m, exactly
-        e = b.fptrunc(b.fmul(b.fadd(hi, b.fmul(hi, q)), scale), _F32V)
-        one = _splat(ir.FloatType(), 1.0)
-        b.store(b.fdiv(one, b.fadd(one, e)), where, align=4)
-        i.add_incoming(b.add(i, ir.Constant(i64, _V)), b.block)
-        b.branch(loop)
-        builder.position_at_end(done)
-        return context.get_dummy_value()
-
-    return sig, codegen
+# logistic_many's vector loop (intrinsics.py), 8 lanes: the same operations in the same order as `logistic`, lane by
+# lane, so the results are identical.  values must have room for n rounded up to a multiple of 8 (the lanes past n
+# compute garbage, harmlessly).
+_logistic_lanes = vector_logistic(_64_OVER_LN2, _ROUND, _LN2_64_HI, _LN2_64_LO, lanes=8)
 
 
 @njit(inline="always")

@@ -19,7 +19,7 @@ import numpy as np
 from .._jit import njit
 from .._values import first_outside
 from ..contexts.basic import BIT_CONTEXT
-from ..spec import table_offsets
+from ..layout import table_offsets
 from ..mixer.sigmoid import logistic
 
 BUCKETS = 33        # curve points per context, at logits -8, -7.5, ..., 8

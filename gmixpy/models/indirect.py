@@ -18,10 +18,10 @@ import numpy as np
 
 from .._jit import njit
 from .._values import first_outside
-from ..spec import table_offsets
 from ..contexts.basic import BIT_CONTEXT
 from ..contexts.states import NONSTATIONARY, RUN_MAP
-from ..mixer.mixer import SCRATCH, prefetch, scratch
+from ..intrinsics import SCRATCH, prefetch, scratch
+from ..layout import table_offsets
 from ..mixer.sigmoid import logistic_many
 
 _M32 = 0xFFFFFFFF

@@ -733,17 +733,3 @@ def lstm_learn(params, memory, state, byte):
         for i in range(O):
             dst[j, i] = src[j, i] - c[i] * hj
 
-
-@njit(cache=True)
-def lstm_gradients(params, memory, state, byte):
-    """Diagnostics/tests: record ``byte`` like lstm_learn and run the BPTT, but apply no update.
-
-    Meaningful when state.epoch[0] == 0 (the horizon has just been filled).  Returns the gradients of the
-    cross-entropy summed over the horizon (exact unless an error exceeded gradient_clip and was clipped), given
-    the state at the start of the horizon and the output-layer copies used, as views of the memory scratch:
-    (grad float32[L, O + N, 3C] in the ``weights`` layout, gamma_grad float32[L, 3, C], beta_grad float32[L, 3, C]).
-    Writes the learning scratch of ``memory`` (never its weights or Adam moments) and the byte history.
-    """
-    old_input = _record(params, state, byte)
-    _bptt(params, memory, state, old_input)
-    return memory.grad, memory.gamma_grad, memory.beta_grad

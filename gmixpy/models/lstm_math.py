@@ -1,27 +1,25 @@
-"""Deterministic exp / expm1 / tanh / logistic / integer power for the LSTM, identical on every machine.
+"""Deterministic expm1 / tanh / logistic / integer power for the LSTM, identical on every machine.
 
 gmix's LSTM calls libm's expf, tanhf and powf.  libm implementations differ between platforms and library
 versions, and one differing bit changes every later prediction.  The functions here use only IEEE 754
-+, -, *, /, comparisons and exact scaling by a power of two (math.ldexp), evaluated in a fixed order, so they
-round identically everywhere.  No fastmath: the compiler may not reassociate or contract them.
++, -, *, /, comparisons and exact scaling by a power of two, evaluated in a fixed order, so they round identically
+everywhere.  No fastmath: the compiler may not reassociate or contract them.  The exponential is the mixer's
+(mixer/sigmoid.py exp64, which says why one serves both).
 
-float64 kernels (accuracy measured against math.exp / math.expm1 / math.tanh in tests/test_lstm.py):
+float64 kernels (accuracy measured against math.expm1 / math.tanh in tests/test_math.py):
 
-* ``exp64(x)``      |rel err| < 4e-16 for -708 < x < 709 (about 2 ulp); 0.0 below -745, inf above 709.78.
-* ``expm1_64(x)``   x >= 0 only (what tanh needs): |rel err| < 5e-16.
-* ``tanh64(x)``     |rel err| < 1e-15 everywhere (4.5 ulp bound, typically <= 2 ulp); exact +-1 for |x| > 22.
-* ``logistic64(x)`` 1 / (1 + exp(-x)), |rel err| < 1e-15.
-* ``powi64(b, n)``  b**n for an integer n >= 0 by binary exponentiation; each squaring doubles the relative
+* `expm1_64(x)`    x >= 0 only (what tanh needs): |rel err| < 5e-16.
+* `tanh64(x)`      |rel err| < 1e-15 everywhere (4.5 ulp bound, typically <= 2 ulp); exact +-1 for |x| > 22.
+* `logistic64(x)`  1 / (1 + exp(-x)), |rel err| < 1e-15.
+* `powi64(b, n)`   b**n for an integer n >= 0 by binary exponentiation; each squaring doubles the relative
   error, so |rel err| < 2 * n ulp (< 7e-13 for the n <= 3000 Adam uses: far below a float32 ulp).
 
 float32 wrappers used by the LSTM (gmix computes these in float32):
 
-* ``exp_f32(x)``      float32(exp64(x))  -- correctly rounded float32 except in (very rare) near-ties.
-* ``tanh_f32(x)``     float32(tanh64(x)).
-* ``logistic_f32(p)`` 1 / (1 + exp_f32(-p)) with float32 operations, as gmix's Sigmoid::Logistic.
-* ``powf_int(b, t)``  float32(powi64(b, t)) for integer-valued t, replacing powf(beta, t) in Adam.
-
-These are written to be merged with gmixpy/mixer/sigmoid.py later; they are self-contained on purpose.
+* `exp_f32(x)`       float32(exp64(x)): correctly rounded float32 except in (very rare) near-ties.
+* `tanh_f32(x)`      float32(tanh64(x)).
+* `logistic_f32(p)`  1 / (1 + exp_f32(-p)) with float32 operations, as gmix's Sigmoid::Logistic.
+* `powf_int(b, t)`   float32(powi64(b, t)) for integer-valued t, replacing powf(beta, t) in Adam.
 """
 from __future__ import annotations
 
@@ -30,18 +28,10 @@ import math
 import numpy as np
 
 from .._jit import njit
+from ..mixer.sigmoid import LN2_HI, LN2_LO, POW2, exp64
 
-# ln 2 split so that k * LN2_HI is exact for |k| < 2**20 (LN2_HI has its 21 low mantissa bits zero).
-LN2_HI = 6.93147180369123816490e-01
-LN2_LO = 1.90821492927058770002e-10
 INV_LN2 = 1.44269504088896338700e00
 EXP_OVERFLOW = 709.782712893383973096  # largest x with exp(x) finite
-EXP_UNDERFLOW = -745.13321910194110842  # exp(x) rounds to 0 below this
-
-# 2**k for k = -1021 .. 1023, exact; p * 2**k is then exact (p in [0.7, 1.5), the product is a normal number), so it
-# equals math.ldexp(p, k) and avoids a libm call.  Frozen into the compiled code as a constant.
-_POW2_MIN_EXP = -1021
-_POW2 = np.array([math.ldexp(1.0, k) for k in range(-1021, 1024)], dtype=np.float64)
 
 
 @njit(inline="always")
@@ -77,26 +67,6 @@ def _reduce(x):
 
 
 @njit(cache=True)
-def exp64(x):
-    """e**x in float64: exp(r) = 1 + expm1(r) on the reduced argument, then exact scaling by 2**k."""
-    x = np.float64(x)
-    if x != x:
-        return x
-    if x > EXP_OVERFLOW:
-        return np.inf
-    if x < EXP_UNDERFLOW:
-        return 0.0
-    k, r = _reduce(x)
-    p = 1.0 + _expm1_poly(r)
-    ki = np.int64(k)
-    if ki >= _POW2_MIN_EXP and ki <= 1023:
-        return p * _POW2[ki - _POW2_MIN_EXP]  # exact scaling (normal result)
-    if ki > 1023:  # only reachable for x within ln2/2 of the overflow limit: scale in two exact steps
-        return math.ldexp(math.ldexp(p, 1023), np.int32(ki - 1023))
-    return math.ldexp(p, np.int32(ki))  # subnormal result: a single correctly rounded scaling
-
-
-@njit(cache=True)
 def expm1_64(x):
     """e**x - 1 in float64 for x >= 0 (no cancellation: 2**k*expm1(r) + (2**k - 1) has positive terms
     when k >= 1, and k = 0 uses the polynomial directly)."""
@@ -110,7 +80,7 @@ def expm1_64(x):
     em = _expm1_poly(r)
     if ki > 60:
         return math.ldexp(1.0 + em, ki) - 1.0
-    s = _POW2[ki - _POW2_MIN_EXP]  # 2**k, exact (1 <= k <= 60)
+    s = POW2[ki + 1074]  # 2**k, exact (1 <= k <= 60)
     return s * em + (s - 1.0)  # s - 1 exact for k <= 53; for 53 < k <= 60 the -1 is below an ulp anyway
 
 

@@ -19,8 +19,8 @@ import numpy as np
 
 from .._jit import njit
 from .._values import first_outside
-from ..spec import table_offsets
 from ..contexts.basic import LONGEST_MATCH
+from ..layout import table_offsets
 from ..mixer.sigmoid import logit
 
 

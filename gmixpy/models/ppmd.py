@@ -1,149 +1,58 @@
-"""gmix's modified PPMd (``mod_ppmd``) byte model, ported to Python/Numba.
+"""PPMd (gmix's ModPPMD, src/models/mod_ppmd.cpp): the next byte's distribution from contexts of up to `order` bytes.
 
-Origin
-------
-Port of gmix ``src/models/mod_ppmd.cpp`` (Dmitry Shkarin's PPMd var.I as
-adapted by Eugene Shelwien's mod_ppmd_v3 and by the paq8/cmix/gmix authors).
-gmix instantiates it as ``ModPPMD(..., order=20, memory=2000 /*MB*/, ...)``
-with ``CutOff=1``.  Licensed GPL-3.0 like the rest of gmixpy.
+Port of Dmitry Shkarin's PPMd var.I as adapted by Eugene Shelwien's mod_ppmd_v3 and by the paq8/cmix/gmix
+authors; gmix instantiates it as ModPPMD(..., order=20, memory=2000 /*MB*/, ...) with CutOff = 1.
 
-Contract
---------
-*What it predicts.*  A probability distribution over the next **byte**
-(256 float32 values summing to 1, each > 0), computed from the whole byte
-history seen so far.  Internally this is PPMd's escape-chained symbol
-probabilities: starting from the longest (up to ``order``) context, every
-symbol of a context receives ``escape_mass_so_far * freq / total`` (with SEE
-for masked contexts and a binary SEE table for single-symbol contexts); the
-resulting integer vector ``sqp`` (uint32 semantics, "+1" per seen symbol) is
-turned into floats exactly like ``ModPPMD::Predict``: each entry converted to
-float32, floored at 1, divided by the float32 sum accumulated in index order.
+predict (`ppmd_update`, at every byte boundary, with the byte just seen): gmix's UpdateByte(byte); PrepareByte().
+    gmix's ModPPMD::Predict runs them whenever recent_bits == 1, which is also true before the very first byte,
+    where last_byte is still 0: so the engine feeds a byte 0 before predicting byte 0, then bytes 0..n-2 before
+    predicting bytes 1..n-1.  PPMd's escape-chained symbol probabilities start from the longest context: every
+    symbol of a context receives escape_mass_so_far * freq / total (SEE for masked contexts, a binary SEE table
+    for single-symbol contexts).  The resulting integers `sqp` (uint32, +1 per seen symbol) become the float32
+    distribution `pred` as ModPPMD::Predict makes it (`ppmd_byte_predictions`): each entry converted to float32,
+    floored at 1, divided by the float32 sum accumulated in index order.  Inside a byte, gmix turns `pred` into one
+    bit probability per bit over a [bot, top] symbol range (`ppmd_bit_probability`, called by byte_model.py).
+learn: inside `ppmd_update`: PPMd's statistics are also its position in the text, so it learns from every byte
+    it sees, also when the other models are frozen (gmix counts it as running state).
 
-*When to call what.*
-  * ``ppmd_new(order, memory_mb)`` once.  The returned state is the model
-    just after gmix's ``Init``; ``state.pred`` then holds 1/256 everywhere
-    (gmix's initial ``ppm_predictions``) but gmix never uses that value:
-  * at **every byte boundary, including the very first one**, call
-    ``ppmd_update(params, state, last_byte)``.  gmix's ``ModPPMD::Predict``
-    runs ``ppmd_UpdateByte(last_byte); ppmd_PrepareByte()`` whenever
-    ``recent_bits == 1``, which is also true for the first prediction of the
-    stream, where ``last_byte`` is still its initial value 0.  So the engine
-    must feed a fake byte 0 before predicting the first real byte, then the
-    real bytes 0..n-2 before predicting bytes 1..n-1.  ``ppmd_update`` leaves
-    the new byte distribution in ``state.pred`` (float32[256]) and the raw
-    integers in ``state.sqp``.
-  * ``ppmd_byte_predictions(params, state, out)`` recomputes the float32
-    distribution from ``state.sqp`` into any ``out`` array (same arithmetic).
-    ``ppmd_next_byte(params, state, byte, out)`` = update + copy into ``out``.
-  * Inside a byte, gmix turns the byte distribution into one bit probability
-    per bit with a [bot, top] symbol range; ``ppmd_bit_probability`` does that
-    arithmetic (float32, same summation order as the C++ std::accumulate).
-  * Batch helpers: ``ppmd_feed(params, state, data)`` feeds many bytes;
-    ``ppmd_run(params, state, data, pred_out, sqp_out)`` also records the
-    prediction after every byte.  PPMd depends on nothing but the byte
-    history, so an encoder may precompute a whole file's byte predictions
-    with ``data = [0] + file[:-1]``.  All kernels can be called from other
-    ``@njit`` code (recommended in per-byte loops: a call from the Python
-    interpreter costs ~4 us of dispatch).
+State: everything mutable is in PpmdState (numpy arrays only): the sub-allocator arena (uint8[memory_bytes]; C
+pointers become 32-bit byte offsets into it, 0 meaning NULL; multi-byte fields are little-endian at the same byte
+offsets as in gmix's #pragma pack(1) structs, so the arena is laid out exactly like gmix's heap), the registers,
+the free lists, the SEE tables, the probability outputs and three scratch arrays (`stack`, `count`, `cut_stack`:
+no information survives in them between calls).  regs[R_RESTORES], regs[R_RESTARTS] and regs[R_BYTES] are
+diagnostic counters that gmix does not have; they never influence the model.  PpmdParams holds the configuration
+and the constant tables.  `ppmd_new` returns the model just after gmix's Init; its `pred` holds 1/256 everywhere
+(gmix's initial ppm_predictions), a value gmix never uses.
 
-*State.*  Everything mutable lives in ``PpmdState`` (numpy arrays only): the
-sub-allocator arena (``uint8[memory_bytes]``; C pointers become 32-bit byte
-offsets into it, 0 meaning NULL; multi-byte fields are little-endian at the
-same byte offsets as in gmix's ``#pragma pack(1)`` structs, so the arena is
-laid out exactly like gmix's heap), the registers, the free lists, the SEE
-tables, the probability outputs and three scratch arrays (``stack``,
-``count``, ``cut_stack``: no information survives in them between calls).
-``regs[R_RESTORES]``, ``regs[R_RESTARTS]`` and ``regs[R_BYTES]`` are
-diagnostic counters that gmix does not have; they never influence the model.
-``PpmdParams`` holds the immutable configuration and constant tables.
-Copying the state arrays (``PpmdState(*[a.copy() for a in state])``)
-snapshots the model (note: copying commits the whole arena, e.g. 2000 MiB).
+Memory full: when the arena is exhausted (the text area reaches the units area, or a unit allocation fails) gmix's
+RestoreModelRare runs (cutoff = 1, gmix's setting): the text area is reset, all successor links into the text are
+cut, binary contexts of order >= 9 without a successor are freed, and this repeats until at most 75% of the arena
+is in use.  This is ported verbatim.  One guard is added: for very small arenas (gmix itself hangs there, e.g.
+64-100 KiB on English text) the 75% target can be unreachable and the loop makes no progress; after 16 passes
+without a new minimum the port starts a fresh model (StartModelRare, as gmix does with cutoff = 0) and counts it
+in regs[R_RESTARTS].  Arenas from 16 KiB up therefore work on inputs of any length; at 1 MiB and above, on the
+inputs tested, the guard never fires and the results are gmix's.
 
-*Memory full.*  When the arena is exhausted (the text area reaches the units
-area, or a unit allocation fails) gmix's ``RestoreModelRare`` runs
-(``cutoff=1``, gmix's setting): the text area is reset, all successor links
-into the text are cut, binary contexts of order >= 9 without a successor are
-freed, and this repeats until at most 75% of the arena is in use.  This is
-ported verbatim.  One guard is added: for very small arenas (gmix itself
-hangs there, e.g. 64-100 KiB on English text) the 75% target can be
-unreachable and the loop makes no progress; after 16 passes without a new
-minimum the port starts a fresh model (``StartModelRare``, as gmix does with
-``cutoff=0``) and counts it in ``regs[R_RESTARTS]``.  Arenas from 16 KiB up
-therefore work on arbitrarily long inputs; at 1 MiB and above on the inputs
-tested the guard never fires and results are identical to gmix.
-
-*Determinism / numerics.*  All integer arithmetic is done in int64 with
-explicit masks reproducing the C++ ``byte``/``word``/``uint`` wrap-around and
-C truncating signed division.  Every arena access is bounds-checked (reads
-outside the arena return 0, writes are dropped), every table index is
-clamped, divisions by zero yield 0 and the symbol searches and pointer walks
-that gmix leaves unbounded are bounded, so no state can make the kernels
-touch memory outside their arrays.  These guards only matter where gmix
-itself would read out of bounds or crash.  No fastmath, no parallelism.
-The float32 sums follow the index order of the C++ source compiled without
-fast-math (g++ -O2); gmix's release build uses ``-Ofast``, which may
-reassociate those sums and change the last bits (relative ~1e-6).
-
-*Plain-Python mode.*  Setting the environment variable ``GMIXPY_NO_JIT=1``
-before this module is imported makes every kernel a plain Python function
-(slow, ~1-2 ms per byte, for reference testing/debugging); results are
-identical.  Numba's on-disk cache does not notice edits of this file from
-*other* modules' cached functions that call these kernels: clear the cache
-after changing this file.
+Determinism: all integer arithmetic is done in int64 with explicit masks reproducing the C++ byte/word/uint
+wrap-around and C's truncating signed division.  Every arena access is bounds-checked (reads outside the arena
+return 0, writes are dropped), every table index is clamped, divisions by zero give 0, and the symbol searches and
+pointer walks that gmix leaves unbounded are bounded, so no state can make the kernels touch memory outside their
+arrays; these guards only matter where gmix itself would read out of bounds or crash.  The float32 sums follow the
+index order of the C++ source compiled without fast-math (g++ -O2); gmix's release build uses -Ofast, which may
+reassociate those sums and change the last bits (relative ~1e-6).  NUMBA_DISABLE_JIT=1 runs the same source as
+plain Python (about 1-2 ms per byte), with identical results (tests/test_ppmd.py checks it).
 """
 
 from __future__ import annotations
 
-import os
 from typing import NamedTuple
 
 import numpy as np
 
+from .._jit import njit
 from .._values import first_outside
 
-__all__ = [
-    "PpmdParams",
-    "PpmdState",
-    "ppmd_new",
-    "ppmd_update",
-    "ppmd_byte_predictions",
-    "ppmd_next_byte",
-    "ppmd_bit_probability",
-    "ppmd_feed",
-    "ppmd_run",
-    "ppmd_memory_used",
-    "JIT_ENABLED",
-]
-
-# ---------------------------------------------------------------------------
-# JIT switch
-# ---------------------------------------------------------------------------
-
-JIT_ENABLED = os.environ.get("GMIXPY_NO_JIT", "").strip().lower() not in ("1", "true", "yes", "on")
-
-
-def _jit(fn):
-    """``numba.njit(cache=True)`` unless ``GMIXPY_NO_JIT`` is set."""
-    if not JIT_ENABLED:
-        return fn
-    from numba import njit
-
-    return njit(cache=True)(fn)
-
-
-def _jit_inline(fn):
-    """Like ``_jit`` but inlined at the Numba IR level (small helpers that
-    take the whole state tuple: avoids per-call argument/refcount overhead)."""
-    if not JIT_ENABLED:
-        return fn
-    from numba import njit
-
-    return njit(cache=True, inline="always")(fn)
-
-
-# ---------------------------------------------------------------------------
-# Constants (from mod_ppmd.cpp)
-# ---------------------------------------------------------------------------
+# ---- constants (from mod_ppmd.cpp) -------------------------------------------------------------------------------
 
 M8 = 0xFF
 M16 = 0xFFFF
@@ -202,15 +111,12 @@ R_RESTARTS = 21  # diagnostic (not gmix state): StartModelRare calls after init
 R_BYTES = 22  # diagnostic (not gmix state): ppmd_update calls
 N_REGS = 23
 
-# Handles for free-list heads living outside the arena (BList[] and the
-# temporary list head s0 of GlueFreeBlocks): -(row+1); heap nodes use their
-# (non-negative) arena offset.
+# Handles for free-list heads living outside the arena (BList[] and the temporary list head s0 of GlueFreeBlocks):
+# -(row+1); heap nodes use their (non-negative) arena offset.
 S0_ROW = N_INDEXES + 1
 
 
-# ---------------------------------------------------------------------------
-# Containers
-# ---------------------------------------------------------------------------
+# ---- containers --------------------------------------------------------------------------------------------------
 
 
 class PpmdParams(NamedTuple):
@@ -231,10 +137,12 @@ class PpmdState(NamedTuple):
 
     arena: np.ndarray  # uint8[memory_bytes], gmix's HeapStart[]: text area + units; pointers are offsets (0 = NULL)
     regs: np.ndarray  # int64[N_REGS], scalar registers, see R_* constants (C unsigned values kept in [0, 2**32))
-    blist: np.ndarray  # int64[N_INDEXES + 2, 2], free-list heads [Stamp (uint, count), NextIndx (offset)]; row 39 = GlueFreeBlocks' s0
+    blist: np.ndarray  # int64[N_INDEXES + 2, 2], free-list heads [Stamp (uint, count), NextIndx (offset)];
+    #                    row 39 = GlueFreeBlocks' s0
     char_mask: np.ndarray  # int64[256], CharMask (uint): symbol masked iff char_mask[c] == regs[R_ESC_COUNT]
     bin_summ: np.ndarray  # int64[25, 64], BinSumm (word): binary-context SEE probabilities, scale 2**14
-    see2: np.ndarray  # int64[737, 3], SEE2Cont[23][32] flattened + DummySEE2Cont at row 736; cols [Summ (word), Shift (byte), Count (byte)]
+    see2: np.ndarray  # int64[737, 3], SEE2Cont[23][32] flattened + DummySEE2Cont at row 736;
+    #                   cols [Summ (word), Shift (byte), Count (byte)]
     sq: np.ndarray  # int64[1024, 3], SQ: [sym (256 = escape), freq, total] (words), first regs[R_SQ_PTR] valid
     sqp: np.ndarray  # int64[256], sqp (uint): integer symbol probabilities of the next byte (scale ~2**32)
     tr_f: np.ndarray  # int64[256], trF (uint): binary tree of sqp, sum of the left (0-bit) subtree at node j
@@ -282,46 +190,44 @@ def ppmd_check(params: PpmdParams, state: PpmdState) -> str | None:
     ])
 
 
-# ---------------------------------------------------------------------------
-# Arena access (little-endian, bounds-checked)
-# ---------------------------------------------------------------------------
+# ---- arena access (little-endian, bounds-checked) ----------------------------------------------------------------
 
 
-@_jit
+@njit
 def _r8(a, o):
     if o >= 0 and o < a.shape[0]:
         return np.int64(a[o])
     return 0
 
 
-@_jit
+@njit
 def _r16(a, o):
     if o >= 0 and o + 2 <= a.shape[0]:
         return np.int64(a[o]) | (np.int64(a[o + 1]) << 8)
     return 0
 
 
-@_jit
+@njit
 def _r32(a, o):
     if o >= 0 and o + 4 <= a.shape[0]:
         return np.int64(a[o]) | (np.int64(a[o + 1]) << 8) | (np.int64(a[o + 2]) << 16) | (np.int64(a[o + 3]) << 24)
     return 0
 
 
-@_jit
+@njit
 def _w8(a, o, v):
     if o >= 0 and o < a.shape[0]:
         a[o] = v & 0xFF
 
 
-@_jit
+@njit
 def _w16(a, o, v):
     if o >= 0 and o + 2 <= a.shape[0]:
         a[o] = v & 0xFF
         a[o + 1] = (v >> 8) & 0xFF
 
 
-@_jit
+@njit
 def _w32(a, o, v):
     if o >= 0 and o + 4 <= a.shape[0]:
         a[o] = v & 0xFF
@@ -330,7 +236,7 @@ def _w32(a, o, v):
         a[o + 3] = (v >> 24) & 0xFF
 
 
-@_jit
+@njit
 def _copy(a, dst, src, n):
     """memcpy of n bytes inside the arena (regions never overlap in PPMd)."""
     if dst >= 0 and src >= 0 and dst + n <= a.shape[0] and src + n <= a.shape[0]:
@@ -338,7 +244,7 @@ def _copy(a, dst, src, n):
             a[dst + k] = a[src + k]
 
 
-@_jit
+@njit
 def _swap_states(a, s1, s2):
     """Swap two 6-byte STATE records."""
     for k in range(6):
@@ -348,7 +254,7 @@ def _swap_states(a, s1, s2):
             a[s2 + k] = t
 
 
-@_jit
+@njit
 def _cdiv(x, y):
     """C signed integer division (truncates toward zero); y == 0 -> 0 (C: SIGFPE)."""
     if y == 0:
@@ -359,7 +265,7 @@ def _cdiv(x, y):
     return q
 
 
-@_jit
+@njit
 def _udiv(x, y):
     """Unsigned division of already-masked values; y == 0 -> 0 (C: SIGFPE)."""
     if y == 0:
@@ -367,7 +273,7 @@ def _udiv(x, y):
     return x // y
 
 
-@_jit_inline
+@njit(inline="always")
 def _u2i(pr, nu):
     """Units2Indx[nu - 1] with the index clamped into the table."""
     k = nu - 1
@@ -378,7 +284,7 @@ def _u2i(pr, nu):
     return pr.units2indx[k]
 
 
-@_jit_inline
+@njit(inline="always")
 def _qt(pr, i):
     if i < 0:
         i = 0
@@ -387,12 +293,10 @@ def _qt(pr, i):
     return pr.qtable[i]
 
 
-# ---------------------------------------------------------------------------
-# Sub-allocator
-# ---------------------------------------------------------------------------
+# ---- sub-allocator -----------------------------------------------------------------------------------------------
 
 
-@_jit_inline
+@njit(inline="always")
 def _node_next(st, h):
     if h < 0:
         if -h - 1 <= S0_ROW:  # guard: a list head, never a pointer that went below 0 in a damaged model
@@ -401,7 +305,7 @@ def _node_next(st, h):
     return _r32(st.arena, h + 4)
 
 
-@_jit_inline
+@njit(inline="always")
 def _node_set_next(st, h, v):
     if h < 0:
         if -h - 1 <= S0_ROW:
@@ -410,7 +314,7 @@ def _node_set_next(st, h, v):
         _w32(st.arena, h + 4, v)
 
 
-@_jit_inline
+@njit(inline="always")
 def _walk_limit(pr):
     """More steps than any walk over distinct blocks or contexts can take (each is at least a unit, and a walk
     counts at most two steps per block: a look and a move): the bound that makes a cycle in a damaged arena end
@@ -418,7 +322,7 @@ def _walk_limit(pr):
     return 2 * (pr.memory_bytes[0] // UNIT_SIZE) + 2 * N_INDEXES + 4
 
 
-@_jit_inline
+@njit(inline="always")
 def _bl_remove(st, row):
     """remove(&BList[row]): pop the first block of a list."""
     p = st.blist[row, 1]
@@ -427,7 +331,7 @@ def _bl_remove(st, row):
     return p
 
 
-@_jit_inline
+@njit(inline="always")
 def _bl_insert(st, row, p, nu):
     """insert(&BList[row], p, nu): push a free block of nu units."""
     a = st.arena
@@ -438,7 +342,7 @@ def _bl_insert(st, row, p, nu):
     st.blist[row, 0] = (st.blist[row, 0] + 1) & M32
 
 
-@_jit
+@njit
 def _init_suballocator(pr, st):
     st.blist[:, :] = 0
     size = pr.memory_bytes[0]
@@ -452,7 +356,7 @@ def _init_suballocator(pr, st):
     r[R_GLUE_COUNT1] = 0
 
 
-@_jit
+@njit
 def _get_used_memory(pr, st):
     """GetUsedMemory (signed; negative means the C qword wrapped)."""
     r = st.regs
@@ -462,7 +366,7 @@ def _get_used_memory(pr, st):
     return used
 
 
-@_jit
+@njit
 def _glue_free_blocks(pr, st):
     a = st.arena
     r = st.regs
@@ -520,7 +424,7 @@ def _glue_free_blocks(pr, st):
     r[R_GLUE_COUNT1] = (g1 + 1) & M32
 
 
-@_jit
+@njit
 def _split_block(pr, st, pv, old_indx, new_indx):
     udiff = pr.indx2units[old_indx] - pr.indx2units[new_indx]
     p = pv + UNIT_SIZE * pr.indx2units[new_indx]
@@ -534,7 +438,7 @@ def _split_block(pr, st, pv, old_indx, new_indx):
     _bl_insert(st, _u2i(pr, udiff), p, udiff)
 
 
-@_jit
+@njit
 def _alloc_units_rare(pr, st, indx):
     r = st.regs
     i = indx
@@ -563,7 +467,7 @@ def _alloc_units_rare(pr, st, indx):
     return ret
 
 
-@_jit
+@njit
 def _alloc_units(pr, st, nu):
     r = st.regs
     indx = _u2i(pr, nu)
@@ -577,7 +481,7 @@ def _alloc_units(pr, st, nu):
     return _alloc_units_rare(pr, st, indx)
 
 
-@_jit
+@njit
 def _alloc_context(pr, st):
     r = st.regs
     if r[R_HI_UNIT] != r[R_LO_UNIT]:
@@ -588,19 +492,19 @@ def _alloc_context(pr, st):
     return _alloc_units_rare(pr, st, 0)
 
 
-@_jit_inline
+@njit(inline="always")
 def _free_units(pr, st, ptr, nu):
     indx = _u2i(pr, nu)
     _bl_insert(st, indx, ptr, pr.indx2units[indx])
 
 
-@_jit_inline
+@njit(inline="always")
 def _free_unit(pr, st, ptr):
     row = 0 if ptr > st.regs[R_UNITS_START] + LOW_UNITS else N_INDEXES
     _bl_insert(st, row, ptr, 1)
 
 
-@_jit
+@njit
 def _expand_units(pr, st, old_ptr, old_nu):
     i0 = _u2i(pr, old_nu)
     i1 = _u2i(pr, old_nu + 1)
@@ -613,7 +517,7 @@ def _expand_units(pr, st, old_ptr, old_nu):
     return ptr
 
 
-@_jit
+@njit
 def _shrink_units(pr, st, old_ptr, old_nu, new_nu):
     i0 = _u2i(pr, old_nu)
     i1 = _u2i(pr, new_nu)
@@ -628,7 +532,7 @@ def _shrink_units(pr, st, old_ptr, old_nu, new_nu):
     return old_ptr
 
 
-@_jit
+@njit
 def _move_units_up(pr, st, old_ptr, nu):
     indx = _u2i(pr, nu)
     if old_ptr > st.regs[R_UNITS_START] + LOW_UNITS or old_ptr > st.blist[indx, 1]:
@@ -639,7 +543,7 @@ def _move_units_up(pr, st, old_ptr, nu):
     return ptr
 
 
-@_jit
+@njit
 def _prepare_text_area(pr, st):
     r = st.regs
     aux = _alloc_context(pr, st)
@@ -651,7 +555,7 @@ def _prepare_text_area(pr, st):
     r[R_AUX_UNIT] = aux
 
 
-@_jit
+@njit
 def _expand_text_area(pr, st):
     a = st.arena
     r = st.regs
@@ -717,23 +621,21 @@ def _expand_text_area(pr, st):
             h = n
 
 
-# ---------------------------------------------------------------------------
-# Model
-#   PPM_CONTEXT (12 bytes): +0 NumStats u8, +1 Flags u8, +2 SummFreq u16,
-#                           +4 iStats u32, +8 iSuffix u32; oneState at +2.
+# ---- model -------------------------------------------------------------------------------------------------------
+# Records in the arena:
+#   PPM_CONTEXT (12 bytes): +0 NumStats u8, +1 Flags u8, +2 SummFreq u16, +4 iStats u32, +8 iSuffix u32; oneState at +2.
 #   STATE (6 bytes):        +0 Symbol u8, +1 Freq u8, +2 iSuccessor u32.
 #   free block (12 bytes):  +0 Stamp u32, +4 NextIndx u32, +8 NU u32.
-# ---------------------------------------------------------------------------
 
 
-@_jit
+@njit
 def _see_init(st, i, init_val):
     st.see2[i, 1] = PERIOD_BITS - 4
     st.see2[i, 0] = (init_val << (PERIOD_BITS - 4)) & M16
     st.see2[i, 2] = 7
 
 
-@_jit_inline
+@njit(inline="always")
 def _see_update(st, i):
     c = (st.see2[i, 2] - 1) & M8
     st.see2[i, 2] = c
@@ -753,7 +655,7 @@ def _see_update(st, i):
         st.see2[i, 2] = (5 << (shift & M8)) & M8
 
 
-@_jit_inline
+@njit(inline="always")
 def _see_index(pr, st, q, cnum):
     """Row of SEE2Cont used by a masked context with cnum+1 symbols."""
     a = st.arena
@@ -772,7 +674,7 @@ def _see_index(pr, st, q, cnum):
     return idx
 
 
-@_jit
+@njit
 def _start_model(pr, st):
     """StartModelRare (order >= 2)."""
     a = st.arena
@@ -821,7 +723,7 @@ def _start_model(pr, st):
             _see_init(st, i * SEE_COLS + k, 8 * i + 5)
 
 
-@_jit
+@njit
 def _rescale(pr, st, q, fs):
     """rescale(q, OrderFall, FoundState); returns the new FoundState."""
     a = st.arena
@@ -921,14 +823,11 @@ CF_Q, CF_ORDER, CF_PHASE, CF_P0, CF_I, CF_P, CF_NU = 0, 1, 2, 3, 4, 5, 6
 PH_START, PH_BIN_RET, PH_LOOP, PH_LOOP_RET = 0, 1, 2, 3
 
 
-@_jit
+@njit
 def _cut_off(pr, st, root, max_order):
-    """cutOff(root, 0, max_order); returns the new offset of root (or 0).
-
-    gmix's cutOff recurses into every successor context; this is the same
-    traversal with an explicit frame stack (numba cannot cache recursive
-    functions), so all side effects happen in exactly the same order.
-    """
+    """cutOff(root, 0, max_order); returns the new offset of root (or 0).  gmix's cutOff recurses into every
+    successor context; this is the same traversal with an explicit frame stack (Numba cannot cache recursive
+    functions), so all side effects happen in exactly the same order."""
     a = st.arena
     r = st.regs
     fr = st.cut_stack
@@ -945,8 +844,8 @@ def _cut_off(pr, st, root, max_order):
         order = fr[f, CF_ORDER]
         phase = fr[f, CF_PHASE]
         us = r[R_UNITS_START]
-        # outcome of this step: 0 = pushed a child, 1 = return `value`,
-        # 2 = continue with the common tail (root / suffix fix-up)
+        # outcome of this step: 0 = pushed a child, 1 = return `value`, 2 = continue with the common tail (root /
+        # suffix fix-up)
         outcome = 2
         value = 0
         if phase == PH_START and _r8(a, q) == 0:
@@ -1065,7 +964,7 @@ def _cut_off(pr, st, root, max_order):
     return ret
 
 
-@_jit
+@njit
 def _restore_model(pr, st):
     """RestoreModelRare: free ~25% of the arena by cutting text links."""
     a = st.arena
@@ -1107,10 +1006,9 @@ def _restore_model(pr, st):
         used = _get_used_memory(pr, st)
         if used >= 0 and used <= limit:
             break
-        # Guard (not in gmix): once the tree has no more text links to cut,
-        # gmix repeats this loop forever (observed with arenas <= ~100 KiB on
-        # text).  After RESTORE_STALL_PASSES passes without a new minimum of
-        # the used memory, start a fresh model instead.
+        # Guard (not in gmix): once the tree has no more text links to cut, gmix repeats this loop forever (observed
+        # with arenas <= ~100 KiB on text).  After RESTORE_STALL_PASSES passes without a new minimum of the used
+        # memory, start a fresh model instead.
         if used >= 0 and (best < 0 or used < best):
             best = used
             stall = 0
@@ -1125,7 +1023,7 @@ def _restore_model(pr, st):
     r[R_ORDER_FALL] = pr.order[0]
 
 
-@_jit
+@njit
 def _create_successors(pr, st, skip, p, pc):
     a = st.arena
     r = st.regs
@@ -1210,7 +1108,7 @@ def _create_successors(pr, st, skip, p, pc):
     return pc
 
 
-@_jit
+@njit
 def _reduce_order(pr, st, p, pc):
     a = st.arena
     r = st.regs
@@ -1263,7 +1161,7 @@ def _reduce_order(pr, st, p, pc):
     return _r32(a, p + 2)
 
 
-@_jit
+@njit
 def _update_model(pr, st, min_ctx):
     a = st.arena
     r = st.regs
@@ -1385,10 +1283,10 @@ def _update_model(pr, st, min_ctx):
     return ifsucc
 
 
-# -- symbol coding (ProcMode 0: encoder side, symbol known) ------------------
+# ---- symbol coding (ProcMode 0: encoder side, symbol known) ------------------------------------------------------
 
 
-@_jit_inline
+@njit(inline="always")
 def _bin_summ_index(pr, st, q):
     """Flat index into bin_summ for the binary context q."""
     a = st.arena
@@ -1409,7 +1307,7 @@ def _bin_summ_index(pr, st, q):
     return row * 64 + col
 
 
-@_jit
+@njit
 def _process_bin_symbol(pr, st, q, symbol):
     a = st.arena
     r = st.regs
@@ -1439,7 +1337,7 @@ def _process_bin_symbol(pr, st, q, symbol):
     st.bin_summ[row, col] = bs & M16
 
 
-@_jit
+@njit
 def _process_symbol1(pr, st, q, symbol):
     a = st.arena
     r = st.regs
@@ -1477,7 +1375,7 @@ def _process_symbol1(pr, st, q, symbol):
         r[R_FOUND_STATE] = _rescale(pr, st, q, p)
 
 
-@_jit
+@njit
 def _process_symbol2(pr, st, q, symbol):
     a = st.arena
     r = st.regs
@@ -1517,7 +1415,7 @@ def _process_symbol2(pr, st, q, symbol):
         st.see2[see, 0] = (st.see2[see, 0] + total - see_freq) & M16
 
 
-@_jit
+@njit
 def _update_byte(pr, st, c):
     """ppmd_UpdateByte(c): code symbol c, update statistics and the tree."""
     a = st.arena
@@ -1534,8 +1432,8 @@ def _update_byte(pr, st, c):
             suf = _r32(a, mc + 8)
             steps += 1
             if suf == 0 or steps > MAX_O + 2:  # (steps: a suffix cycle in a damaged arena)
-                # guard: symbol missing from the order-0 context (cannot
-                # happen in PPMd; gmix would dereference NULL).  Restart.
+                # guard: symbol missing from the order-0 context (cannot happen in PPMd; gmix would dereference
+                # NULL).  Restart.
                 _start_model(pr, st)
                 r[R_RESTARTS] += 1
                 return
@@ -1559,10 +1457,10 @@ def _update_byte(pr, st, c):
             r[R_RESTARTS] += 1
 
 
-# -- probability extraction (gmix's *_T functions) ---------------------------
+# ---- probability extraction (gmix's *_T functions) ---------------------------------------------------------------
 
 
-@_jit_inline
+@njit(inline="always")
 def _sq_store(sq, regs, sym, freq, total):
     k = regs[R_SQ_PTR]
     if k < SQ_SIZE:
@@ -1572,7 +1470,7 @@ def _sq_store(sq, regs, sym, freq, total):
         regs[R_SQ_PTR] = k + 1
 
 
-@_jit
+@njit
 def _process_bin_symbol_t(pr, st, q):
     a = st.arena
     r = st.regs
@@ -1588,7 +1486,7 @@ def _process_bin_symbol_t(pr, st, q):
     r[R_NUM_MASKED] = 0
 
 
-@_jit
+@njit
 def _process_symbol1_t(pr, st, q):
     a = st.arena
     r = st.regs
@@ -1609,7 +1507,7 @@ def _process_symbol1_t(pr, st, q):
     _sq_store(sq, r, 256, total - low, total)
 
 
-@_jit
+@njit
 def _process_symbol2_t(pr, st, q):
     a = st.arena
     r = st.regs
@@ -1637,7 +1535,7 @@ def _process_symbol2_t(pr, st, q):
     r[R_NUM_MASKED] = cnum
 
 
-@_jit
+@njit
 def _convert_sq(st):
     sqp = st.sqp
     sq = st.sq
@@ -1651,8 +1549,8 @@ def _convert_sq(st):
             sqp[c] = (prob + 1) & M32
         else:
             cum = prob
-    # binary tree over sqp: node j (1..255) covers leaves below it;
-    # trF[j] = total of the left subtree, trT[j] = total of the subtree.
+    # binary tree over sqp: node j (1..255) covers leaves below it; trF[j] = total of the left subtree, trT[j] =
+    # total of the subtree.
     tf = st.tr_f
     tt = st.tr_t
     tf[0] = 0
@@ -1668,7 +1566,7 @@ def _convert_sq(st):
         tt[j] = (left + right) & M32
 
 
-@_jit
+@njit
 def _prepare_byte(pr, st):
     """ppmd_PrepareByte: fill sq/sqp/tr_f/tr_t for the next byte."""
     a = st.arena
@@ -1703,18 +1601,12 @@ def _prepare_byte(pr, st):
     _convert_sq(st)
 
 
-# ---------------------------------------------------------------------------
-# Public kernels
-# ---------------------------------------------------------------------------
+# ---- kernels -----------------------------------------------------------------------------------------------------
 
-
-@_jit
+@njit
 def ppmd_byte_predictions(params, state, out):
-    """Write the next-byte distribution (float32[256]) into ``out``.
-
-    Exactly ``ModPPMD::Predict``: ``out[i] = max(float32(sqp[i]), 1)``, then
-    every entry divided by the float32 sum accumulated in index order.
-    """
+    """Write the next byte's distribution (float32[256]) into `out`, exactly as ModPPMD::Predict: out[i] =
+    max(float32(sqp[i]), 1), then every entry divided by the float32 sum accumulated in index order."""
     sqp = state.sqp
     s = np.float32(0.0)
     for i in range(256):
@@ -1727,40 +1619,24 @@ def ppmd_byte_predictions(params, state, out):
         out[i] = np.float32(out[i] / s)
 
 
-@_jit
+@njit
 def ppmd_update(params, state, byte):
-    """Feed one byte (gmix's ``UpdateByte(byte); PrepareByte()``).
-
-    Call at every byte boundary, starting with ``byte=0`` before the first
-    prediction (see module docstring).  Afterwards ``state.pred`` holds the
-    distribution of the next byte and ``state.sqp`` its integer form.
-    """
+    """Feed one byte (gmix's UpdateByte(byte); PrepareByte()), at every byte boundary, starting with byte 0 before
+    the first prediction (see the module docstring).  Afterwards state.pred holds the next byte's distribution and
+    state.sqp its integer form."""
     _update_byte(params, state, int(byte) & 0xFF)
     _prepare_byte(params, state)
     ppmd_byte_predictions(params, state, state.pred)
     state.regs[R_BYTES] += 1
 
 
-@_jit
-def ppmd_next_byte(params, state, byte, out):
-    """``ppmd_update(params, state, byte)`` then copy ``state.pred`` to ``out``."""
-    ppmd_update(params, state, byte)
-    for i in range(256):
-        out[i] = state.pred[i]
-
-
-@_jit
+@njit
 def ppmd_bit_probability(pred, bot, top):
-    """P(next bit = 1) for symbols restricted to [bot, top] (gmix's bit step).
-
-    gmix keeps ``bot=0, top=255`` at a byte boundary, ``mid = bot + (top -
-    bot) // 2``, and after a bit b sets ``bot = mid + 1`` (b=1) or
-    ``top = mid`` (b=0).  The probability is ``num / denom`` with
-    ``num = sum(pred[mid+1..top])`` and ``denom = num + sum(pred[bot..mid])``,
-    both accumulated in float32 in index order.  Returns -1.0 when denom == 0
-    (gmix then leaves the model's previous input unchanged); never happens
-    for distributions produced by this module, all entries being > 0.
-    """
+    """P(next bit = 1) for the symbols bot..top (gmix's bit step).  gmix starts a byte with bot = 0, top = 255,
+    takes mid = bot + (top - bot) // 2, and after a bit b sets bot = mid + 1 (b = 1) or top = mid (b = 0).  The
+    probability is num / denom with num = sum(pred[mid+1..top]) and denom = num + sum(pred[bot..mid]), both added
+    in float32 in index order.  Returns -1.0 when denom == 0 (gmix then leaves the model's previous input as it
+    was); never for a distribution made here, whose entries are all > 0."""
     mid = bot + (top - bot) // 2
     num = np.float32(0.0)
     for i in range(mid + 1, top + 1):
@@ -1773,41 +1649,7 @@ def ppmd_bit_probability(pred, bot, top):
     return np.float32(num / den)
 
 
-@_jit
-def ppmd_feed(params, state, data):
-    """Feed every byte of ``data`` (uint8 array) through ``ppmd_update``."""
-    for i in range(data.shape[0]):
-        ppmd_update(params, state, data[i])
-
-
-@_jit
-def ppmd_run(params, state, data, pred_out, sqp_out):
-    """Feed ``data`` (uint8[n]) and record what the model predicts after each byte.
-
-    Row i of ``pred_out`` (float32[n, 256]) receives ``state.pred`` after
-    ``ppmd_update(params, state, data[i])``, i.e. the distribution of the
-    byte that follows ``data[i]``.  ``sqp_out`` (int64[m, 256]) receives
-    ``state.sqp`` for rows i < m (pass an empty ``(0, 256)`` array to skip).
-    Since PPMd only depends on the byte history, an encoder can precompute all
-    byte predictions of a file with ``data = [0] + file[:-1]`` in one call.
-    """
-    for i in range(data.shape[0]):
-        ppmd_update(params, state, data[i])
-        for k in range(256):
-            pred_out[i, k] = state.pred[k]
-        if i < sqp_out.shape[0]:
-            for k in range(256):
-                sqp_out[i, k] = state.sqp[k]
-
-
-@_jit
-def _used_memory_kernel(params, state):
-    return _get_used_memory(params, state)
-
-
-# ---------------------------------------------------------------------------
-# Construction (plain Python)
-# ---------------------------------------------------------------------------
+# ---- construction (plain Python) ---------------------------------------------------------------------------------
 
 
 def _tables():
@@ -1862,14 +1704,10 @@ def _tables():
 
 def ppmd_new(order: int = 20, memory_mb: float = 2000, *, memory_bytes: int | None = None,
              cutoff: bool = True) -> tuple[PpmdParams, PpmdState]:
-    """Create a model as gmix's ``ppmd_Model::Init(order, memory, cutoff, 0)``.
-
-    ``memory_mb`` is in MiB (gmix: 2000); ``memory_bytes`` overrides it.  The
-    arena is allocated with ``np.zeros`` (lazily committed pages), so a
-    2000 MiB model only costs what it touches.  The returned state has not
-    seen any byte yet: call ``ppmd_update(params, state, 0)`` before the first
-    prediction, as gmix does.
-    """
+    """A model as gmix's ppmd_Model::Init(order, memory, cutoff, 0) makes it.  `memory_mb` is in MiB (gmix: 2000);
+    `memory_bytes` overrides it.  The arena is allocated with np.zeros (pages are committed when first written), so
+    a 2000 MiB model costs only what it touches.  The state has not seen any byte yet: call ppmd_update(params,
+    state, 0) before the first prediction, as gmix does."""
     order = int(order)
     if not 2 <= order <= MAX_O - 1:
         raise ValueError(f"order must be in [2, {MAX_O - 1}], got {order}")
@@ -1912,7 +1750,3 @@ def ppmd_new(order: int = 20, memory_mb: float = 2000, *, memory_bytes: int | No
     state.regs[R_Y] = 1
     return params, state
 
-
-def ppmd_memory_used(params: PpmdParams, state: PpmdState) -> int:
-    """gmix's ``GetUsedMemory()`` in bytes (``ModPPMD::GetMemoryUsage`` adds 16)."""
-    return int(_used_memory_kernel(params, state)) % (1 << 64)

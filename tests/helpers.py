@@ -1,0 +1,71 @@
+"""What the test files share: the command line run as users run it, its one-line errors, no temporaries left
+behind, a trained tiny model, and where measurements go."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+GMIXPY = [sys.executable, "-m", "gmixpy"]
+
+
+def run(*args, input=None, cwd=None, env=None, timeout=600) -> subprocess.CompletedProcess:
+    """`gmixpy ARGS...` in a real process (stdout and stderr captured as bytes); `env` adds to the environment."""
+    return subprocess.run(GMIXPY + [str(a) for a in args], input=input, capture_output=True, cwd=cwd, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))
+
+
+def message_lines(err: str | bytes) -> list[str]:
+    """The lines of a command's stderr that are messages, not progress-bar redraws."""
+    if isinstance(err, bytes):
+        err = err.decode(errors="replace")
+    return [x for x in err.replace("\r", "\n").splitlines() if x.strip() and "%|" not in x and "B/s]" not in x]
+
+
+def one_line(err: str | bytes) -> str:
+    """The single message line of a command's stderr (no traceback, nothing else)."""
+    text = err.decode(errors="replace") if isinstance(err, bytes) else err
+    assert "Traceback" not in text, text
+    lines = message_lines(text)
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, fragment: str, status: int = 1) -> str:
+    """The process failed with `status` and said so in one line containing `fragment`; returns that line."""
+    assert proc.returncode == status, proc.stderr
+    line = one_line(proc.stderr)
+    assert fragment in line, proc.stderr
+    return line
+
+
+def no_temporaries(directory: Path) -> bool:
+    """No temporary output (`.NAME.*.tmp`, see gmixpy/files.py) is left in `directory`."""
+    return [p.name for p in Path(directory).iterdir() if p.name.endswith(".tmp")] == []
+
+
+def trained_tiny(text: bytes):
+    """A `tiny` model that has learned `text`."""
+    from gmixpy.chunks import evaluate
+    from gmixpy.model import Model
+
+    model = Model.new("tiny")
+    evaluate(model, text, learn=True)
+    return model
+
+
+def save_trained_tiny(path: Path, text: bytes) -> Path:
+    """A model file at `path` holding a `tiny` model that has learned `text`."""
+    from gmixpy import serialize
+
+    serialize.save(str(path), trained_tiny(text), force=True)
+    return path
+
+
+def results_dir(tmp_path: Path) -> Path:
+    """Where a test writes its measurements: $GMIXPY_RESULTS (`make fuzz` sets bench-results) or its own temporary
+    directory, never the repository by default."""
+    directory = Path(os.environ.get("GMIXPY_RESULTS") or tmp_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
