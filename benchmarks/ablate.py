@@ -36,10 +36,16 @@ def _spec(variant: str, neural: bool, shrink: int):
     if variant == "gmix":
         return presets.gmix("ablate-gmix", neural, shrink)
     features = set(presets.FEATURES)
-    if variant != "full":
-        if not variant.startswith("-") or variant[1:] not in features:
-            raise SystemExit(f"unknown variant {variant!r}: full, gmix or -COMPONENT ({', '.join(presets.FEATURES)})")
-        features.discard(variant[1:])
+    for part in variant.split("+")[1:] if variant != "full" else []:  # full+drop_a+drop_b
+        if part not in presets.DROPS:
+            raise SystemExit(f"unknown part {part!r}: {', '.join(presets.DROPS)}")
+        features.add(part)
+    variant_base = variant.split("+")[0]
+    if variant_base not in ("full", ""):
+        if not variant_base.startswith("-") or variant_base[1:] not in features:
+            raise SystemExit(f"unknown variant {variant!r}: full, gmix, -COMPONENT ({', '.join(presets.FEATURES)}) "
+                             f"or full+PART ({', '.join(presets.DROPS)})")
+        features.discard(variant_base[1:])
     return presets.stronger(f"ablate{variant}", neural, shrink, features=tuple(sorted(features)))
 
 

@@ -130,6 +130,8 @@ def gmix(name: str, neural: bool, shrink: int = 0, history_reserve: int = 1 << 2
 
 # The components added to gmix's ensemble, by name, so that benchmarks/ablate.py can switch each one off.
 FEATURES = ("words", "words2", "apm", "apm_hi", "signals", "signal_apms", "high_orders", "adaptive", "records")
+# Parts of gmix's own ensemble that a preset may leave out (benchmarks/ablate.py: variant +drop_...).
+DROPS = ("drop_skips", "drop_intervals", "drop_double_indirect", "drop_recent_bytes", "drop_matches")
 
 
 def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix_options) -> Specification:
@@ -141,6 +143,17 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix
 
     contexts, models, apms = list(base.contexts), list(base.models), []
     mixers = {layer: [m for m in base.mixers if m.layer == layer] for layer in (0, 1, 2)}
+    if "drop_skips" in features:
+        models = [m for m in models if not (isinstance(m, Indirect) and m.context.startswith("skip_"))]
+    if "drop_intervals" in features:
+        mixers[0] = [m for m in mixers[0] if not m.context.startswith("interval_")]
+    if "drop_double_indirect" in features:
+        models = [m for m in models if not (isinstance(m, Indirect) and m.context.startswith("indirect_"))]
+    if "drop_recent_bytes" in features:
+        models = [m for m in models if not (isinstance(m, Indirect) and m.context.startswith("recent_byte_"))]
+    if "drop_matches" in features:
+        models = [m for m in models if not isinstance(m, Match) or m.context in ("last_byte", "last_six_bytes_hash",
+                                                                                  "last_four_bytes_hash")]
     if "words" in features:
         for ctx in (Word("word_0", 0, 1), Word("word_0_1", 0, 2), Word("word_0_b1", 0, 1, 1)):
             contexts.append(ctx)
