@@ -135,11 +135,10 @@ def model_for_header(header: Header, model: Model | None) -> Model:
         return model.copy()
     if model is not None:
         raise ArchiveError("this archive was compressed without a model file: do not pass --model")
-    try:
-        spec = presets.get(header.preset)
-    except ValueError:
-        raise ArchiveError(f"archive uses unknown preset {header.preset!r}") from None
-    if spec.digest() != header.spec_digest:
+    spec = presets.for_archive(header.preset, header.spec_digest)
+    if spec is None:
+        if header.preset not in presets.PRESETS and header.preset not in presets.LEGACY:
+            raise ArchiveError(f"archive uses unknown preset {header.preset!r}")
         raise ArchiveError(f"archive was made with a different version of preset {header.preset!r} "
                            "(specification digest mismatch)")
     return Model.new(spec)

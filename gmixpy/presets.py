@@ -212,6 +212,27 @@ PRESETS = {
 }
 
 
+# What a preset name meant in archives written before it changed: decoding one looks here when the current preset
+# of that name has another specification digest.
+LEGACY = {
+    "default": lambda: gmix("default", neural=True),   # version 1: gmix's ensemble, mixing in 16 lanes
+    "fast": lambda: gmix("fast", neural=False),
+    "tiny": lambda: gmix("tiny", neural=True, shrink=10, history_reserve=1 << 12, ppmd_memory_mb=1,
+                         lstm=Lstm(cells=4, layers=1, horizon=6)),
+}
+
+
+def for_archive(name: str, digest: bytes) -> Specification | None:
+    """The specification an archive names by preset and specification digest: the current preset of that name,
+    or what the name meant before it changed (LEGACY); None when neither has that digest."""
+    for table in (PRESETS, LEGACY):
+        if name in table:
+            spec = table[name]()
+            if spec.digest() == digest:
+                return spec
+    return None
+
+
 def get(name: str) -> Specification:
     try:
         return PRESETS[name]()
