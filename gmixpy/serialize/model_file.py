@@ -41,7 +41,17 @@ from ..predictor import check_model
 from ..spec import Specification
 
 MAGIC = b"GMXM"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+# Arrays a file of an earlier version does not have, by the version that added them: such a file is read with
+# those arrays left as a new model has them (they belong to families its specification cannot contain).
+ADDED_IN = {3: ("ltm.indirect.counts", "ltm.apm.", "stm.word.", "stm.record.", "stm.signals.", "stm.apm.")}
+READABLE_VERSIONS = (2, 3)
+
+
+def _added_after(version: int, name: str) -> bool:
+    """True when array `name` did not exist in model files of `version`."""
+    return any(name == n or (n.endswith(".") and name.startswith(n))
+               for v, names in ADDED_IN.items() if v > version for n in names)
 KIND_MODEL, KIND_CHECKPOINT = 1, 2
 BLOCK = 1 << 20
 MAX_JSON = 64 << 20
@@ -254,9 +264,9 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None):
         if not is_model_file(head):
             raise ModelFileError(f"{path}: not a gmixpy model file")
         version, kind, _reserved, n_json = struct.unpack_from("<BBHI", head, 4)
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise ModelFileError(f"{path}: model file format version {version} is not supported (this gmixpy "
-                                 f"reads version {FORMAT_VERSION})")
+                                 f"reads versions {', '.join(map(str, READABLE_VERSIONS))})")
         if kind != want_kind:
             what = {KIND_MODEL: "a model file", KIND_CHECKPOINT: "a checkpoint"}
             raise ModelFileError(f"{path}: is {what.get(kind, 'an unknown kind of file')}, "
@@ -298,7 +308,7 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None):
                     extra[k] = np.zeros(0, np.uint8)
                 else:
                     extra[k] = v() if callable(v) else v
-        expected = list(_arrays(model, extra))
+        expected = [(n, a) for n, a in _arrays(model, extra) if not _added_after(version, n)]
         if len(declared) != len(expected):
             raise ModelFileError(f"{path}: its arrays do not match its specification (different gmixpy version?)")
         loaded: dict[str, np.ndarray] = {}
