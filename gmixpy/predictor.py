@@ -127,7 +127,7 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
     ind_params, ind_memory, ind_state = indirect_new([m for m, _ in indirect], slots, [s for _, s in indirect])
     m_params, m_memory, m_state = match_new([m for m, _ in match], slots, [s for _, s in match])
     x_params, x_memory, x_state = mixer_new(spec.mixers, slots, n_inputs, spec.skip_connected(),
-                                            spec.sequential_mixing)
+                                            spec.sequential_mixing, spec.warm_start)
     w_params, w_state = word_new([c for c in spec.contexts if isinstance(c, Word)], slots)
     a_params, a_memory, a_state = apm_new(spec.apms, slots)
     r_params, r_state = record_new([c for c in spec.contexts if isinstance(c, Record)], slots)

@@ -129,13 +129,17 @@ def gmix(name: str, neural: bool, shrink: int = 0, history_reserve: int = 1 << 2
 
 
 # The components added to gmix's ensemble, by name, so that benchmarks/ablate.py can switch each one off.
-FEATURES = ("words", "words2", "apm", "apm_hi", "signals", "signal_apms", "high_orders", "adaptive", "records")
+FEATURES = ("words", "words2", "apm", "apm_hi", "signals", "signal_apms", "high_orders", "adaptive", "records", "warm")
 # Parts of gmix's own ensemble that a preset may leave out (benchmarks/ablate.py: variant +drop_...).
-DROPS = ("drop_skips", "drop_intervals", "drop_double_indirect", "drop_recent_bytes", "drop_matches")
+DROPS = ("lstm100", "lstm2x", "drop_skips", "drop_intervals", "drop_double_indirect", "drop_recent_bytes", "drop_matches")
 
 
 def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix_options) -> Specification:
     """gmix's ensemble plus the components named in `features` (see FEATURES)."""
+    if "lstm100" in features:
+        gmix_options["lstm"] = Lstm(cells=100)
+    if "lstm2x" in features:
+        gmix_options["lstm"] = Lstm(cells=50, layers=2)
     base = gmix(name, neural, shrink, **gmix_options)
 
     def bits(b: int) -> int:
@@ -197,7 +201,8 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix
     if "adaptive" in features:
         models = [replace(m, limit=255) if isinstance(m, Indirect) else m for m in models]
     spec = replace(base, contexts=tuple(contexts), models=tuple(models),
-                   mixers=tuple(mixers[0] + mixers[1] + mixers[2]), apms=tuple(apms))
+                   mixers=tuple(mixers[0] + mixers[1] + mixers[2]), apms=tuple(apms),
+                   warm_start="warm" in features)
     spec.validate()
     return spec
 

@@ -190,6 +190,7 @@ class Specification:
     sequential_mixing: bool = False  # True: the mixers add their terms one at a time in gmix's order, bit-exact
     #                                  with gmix's C++ but slower; False: in 16 lanes (what version-1 archives used)
     apms: tuple[Apm, ...] = ()      # the final stage after the mixers (none: the network's output is final)
+    warm_start: bool = False        # a mixer's new weight set starts from its layer's context-free mixer's weights
 
     # ---- derived views -------------------------------------------------------------------------------------
     def slots(self) -> dict[str, int]:
@@ -266,6 +267,8 @@ class Specification:
             doc["apms"] = [item(a) for a in self.apms]
         if self.sequential_mixing:  # absent when False, so that earlier specifications keep their digests
             doc["sequential_mixing"] = True
+        if self.warm_start:
+            doc["warm_start"] = True
         return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -287,6 +290,7 @@ class Specification:
             history_reserve=int(doc.get("history_reserve", 1 << 16)),
             apms=tuple(build(a) for a in doc.get("apms", [])),
             sequential_mixing=doc.get("sequential_mixing", False) is True,
+            warm_start=doc.get("warm_start", False) is True,
         )
         spec.validate()
         return spec

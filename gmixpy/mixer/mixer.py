@@ -48,6 +48,8 @@ class MixerParams(NamedTuple):
     skip_index: np.ndarray     # int32[n_skip], model inputs copied into inputs1 (skip connections) ...
     skip_at: np.ndarray        # int64[n_skip], ... at these positions (n0 + k)
     widest: np.ndarray         # int64[1], sum of widths: the most weights one bit's learning can allocate
+    warm_from: np.ndarray      # int64[n], the mixer whose current weight set a new weight set of this mixer starts
+    #                            from (its common prefix; the rest zero), -1: new weight sets start at zero (gmix)
     sequential: np.ndarray     # int64[1], 1: every dot product adds its terms one at a time in gmix's order
     #                            (bit-exact with gmix's C++, slower); 0: in the 16-lane order of `dot` (faster)
 
@@ -69,7 +71,7 @@ class MixerState(NamedTuple):  # short-term memory
     entry: np.ndarray          # int64[n], context-table entry each mixer used this bit
 
 
-def mixer_new(mixers, slots, n_inputs, skip_index, sequential=False, weight_reserve=1 << 16):
+def mixer_new(mixers, slots, n_inputs, skip_index, sequential=False, warm_start=False, weight_reserve=1 << 16):
     n = len(mixers)
     layer = np.array([m.layer for m in mixers], np.int32)
     n0, n1, n_skip = int((layer == 0).sum()), int((layer == 1).sum()), len(skip_index)
@@ -108,6 +110,7 @@ def mixer_new(mixers, slots, n_inputs, skip_index, sequential=False, weight_rese
         skip_index=np.array(skip_index, np.int32),
         skip_at=np.arange(n0, n0 + n_skip, dtype=np.int64),
         widest=np.array([width.sum()], np.int64),
+        warm_from=_warm_sources(mixers, slots) if warm_start else np.full(n, -1, np.int64),
         sequential=np.array([1 if sequential else 0], np.int64),
     )
     total = int(sizes.sum())
@@ -122,6 +125,17 @@ def mixer_new(mixers, slots, n_inputs, skip_index, sequential=False, weight_rese
     state = MixerState(np.zeros(n_inputs + n0, np.float32), np.zeros(n0 + n_skip + n1, np.float32),
                        np.zeros(1, np.float32), np.zeros(n, np.int64))
     return params, memory, state
+
+
+def _warm_sources(mixers, slots) -> np.ndarray:
+    """For each mixer of layers 0 and 1, the first mixer of its layer without a context (always_zero), whose one
+    weight set is trained on every bit: what a context seen for the first time knows best."""
+    out = np.full(len(mixers), -1, np.int64)
+    for k, m in enumerate(mixers):
+        if m.layer < 2:
+            source = next((j for j, o in enumerate(mixers) if o.layer == m.layer and o.context == "always_zero"), -1)
+            out[k] = source if source != k else -1
+    return out
 
 
 def mixer_check(p: MixerParams, m: MixerMemory, s: MixerState) -> str | None:
@@ -244,6 +258,12 @@ def mixer_learn(p, m, s, bit):
                 m.table[entry, 0] = m.weights_used[0] + 1
                 m.weights_used[0] += width
                 m.contexts_seen[k] += 1
+                source = p.warm_from[k]
+                if source >= 0 and m.table[s.entry[source], 0] > 0:
+                    src = m.table[s.entry[source], 0] - 1
+                    dst = m.table[entry, 0] - 1
+                    for i in range(min(width, p.width[source])):
+                        m.weights[dst + i] = m.weights[src + i]
             at = m.table[entry, 0] - 1
             steps = m.table[entry, 1]
             decay = np.float32(np.float64(base_decay) * (1.5 - np.float64(steps) / np.float64(m.max_steps[k])))
