@@ -37,6 +37,7 @@ from .contexts.signals import (
     signals_update,
 )
 from .contexts.skip import SkipParams, skip_new, skip_update
+from .contexts.text import TextParams, TextState, text_check, text_new, text_update
 from .contexts.word import WordParams, WordState, word_check, word_new, word_update
 from .mixer.mixer import MixerMemory, MixerParams, MixerState, mixer_check, mixer_learn, mixer_new, mixer_predict
 from .mixer.sigmoid import logistic
@@ -61,7 +62,7 @@ from .models.indirect import (
 from .models.lstm import LstmMemory, LstmParams, LstmState, lstm_check
 from .models.match import MatchMemory, MatchParams, MatchState, match_check, match_learn, match_new, match_predict
 from .models.ppmd import PpmdParams, PpmdState, ppmd_check
-from .spec import SIGNALS, Indirect, IndirectHash, Interval, Lstm, Match, Ppmd, Record, Skip, Specification, Word
+from .spec import SIGNALS, Indirect, IndirectHash, Interval, Lstm, Match, Ppmd, Record, Skip, Specification, Text, Word
 
 
 class Params(NamedTuple):  # immutable, built from the specification
@@ -73,6 +74,7 @@ class Params(NamedTuple):  # immutable, built from the specification
     indirect_hash: IndirectHashParams
     word: WordParams
     record: RecordParams
+    text: TextParams
     signals: SignalParams
     indirect: IndirectParams
     match: MatchParams
@@ -97,6 +99,7 @@ class ShortTermMemory(NamedTuple):  # the running state
     indirect_hash: IndirectHashState
     word: WordState
     record: RecordState
+    text: TextState
     signals: SignalState
     indirect: IndirectState
     match: MatchState
@@ -131,6 +134,7 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
     w_params, w_state = word_new([c for c in spec.contexts if isinstance(c, Word)], slots)
     a_params, a_memory, a_state = apm_new(spec.apms, slots)
     r_params, r_state = record_new([c for c in spec.contexts if isinstance(c, Record)], slots)
+    t_params, t_state = text_new([c for c in spec.contexts if isinstance(c, Text)], slots)
     s_params, s_state = signals_new([c for c in spec.contexts if isinstance(c, SIGNALS)], slots,
                                     spec.input_names())
     params = Params(
@@ -142,6 +146,7 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
         indirect_hash=ih_params,
         word=w_params,
         record=r_params,
+        text=t_params,
         signals=s_params,
         indirect=ind_params,
         match=m_params,
@@ -151,8 +156,8 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
     ltm = LongTermMemory(history=history, lstm=lm, indirect=ind_memory, match=m_memory, mixer=x_memory,
                          apm=a_memory)
     stm = ShortTermMemory(basic=basic_state, byte_models=bstate, ppmd=ps, lstm=ls, indirect_hash=ih_state,
-                          word=w_state, record=r_state, signals=s_state, indirect=ind_state, match=m_state,
-                          mixer=x_state, apm=a_state)
+                          word=w_state, record=r_state, text=t_state, signals=s_state, indirect=ind_state,
+                          match=m_state, mixer=x_state, apm=a_state)
     return params, ltm, stm
 
 
@@ -170,6 +175,7 @@ def check_model(params: Params, ltm: LongTermMemory, stm: ShortTermMemory) -> st
             or word_check(stm.word)
             or signals_check(stm.signals)
             or record_check(stm.record)
+            or text_check(stm.text)
             or apm_check(ltm.apm, stm.apm)
             or indirect_check(ltm.indirect, stm.indirect)
             or match_check(params.match, ltm.match, stm.match, history_length)
@@ -192,6 +198,7 @@ def predict(P, L, S):
         indirect_hash_update(P.indirect_hash, S.indirect_hash, contexts)
         word_update(P.word, S.word, b, contexts[LAST_BYTE])
         record_update(P.record, S.record, b)
+        text_update(P.text, S.text, b)
     inputs = S.mixer.inputs0
     byte_models_predict(P.byte_models, P.ppmd, S.ppmd, P.lstm, L.lstm, S.lstm, S.byte_models, contexts, boundary,
                         b.new_bit[0], contexts[LAST_BYTE], inputs)

@@ -30,6 +30,7 @@ from .spec import (
     Record,
     Skip,
     Specification,
+    Text,
     Word,
 )
 
@@ -129,9 +130,11 @@ def gmix(name: str, neural: bool, shrink: int = 0, history_reserve: int = 1 << 2
 
 
 # The components added to gmix's ensemble, by name, so that benchmarks/ablate.py can switch each one off.
-FEATURES = ("words", "words2", "apm", "apm_hi", "signals", "signal_apms", "high_orders", "adaptive", "records", "warm")
+FEATURES = ("words", "words2", "apm", "apm_hi", "signals", "signal_apms", "high_orders", "adaptive", "records",
+            "warm", "text")
 # Parts of gmix's own ensemble that a preset may leave out (benchmarks/ablate.py: variant +drop_...).
-DROPS = ("lstm100", "lstm2x", "drop_skips", "drop_intervals", "drop_double_indirect", "drop_recent_bytes", "drop_matches")
+DROPS = ("lstm100", "lstm2x", "drop_skips", "drop_intervals", "drop_double_indirect", "drop_recent_bytes",
+         "drop_matches")
 
 
 def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix_options) -> Specification:
@@ -180,6 +183,12 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix
             contexts.append(Record(f"record_{kind}", kind))
             models.append(Indirect(f"record_{kind}", bits(16), 0.02, f"Indirect(record {kind})"))
         mixers[0].append(Mixer("record_column", 0.003, 0, 12, "Mixer0(record column)"))
+    if "text" in features:
+        for ctx in (Text("classes_6", "classes", 6), Text("classes_12", "classes", 12),
+                    Text("column_above", "column_above"), Text("above_last", "above_last")):
+            contexts.append(ctx)
+            models.append(Indirect(ctx.name, bits(16), 0.02, f"Indirect({ctx.name})"))
+        mixers[0].append(Mixer("classes_6", 0.003, 0, 12, "Mixer0(classes)"))
     if "signals" in features or "signal_apms" in features:
         orders = ["Indirect(1 byte)", "Indirect(2 bytes)", "Indirect(3_16 byte hash)", "Indirect(4_15 byte hash)",
                   "Indirect(5_15 byte hash)", "Indirect(6_15 byte hash)"]

@@ -71,6 +71,15 @@ class Record:
 
 
 @dataclass(frozen=True)
+class Text:
+    """Context: the shape of the text (contexts/text.py): kind 'classes' (the byte classes of the last `length`
+    bytes), 'column_above' (the position in the line and the byte above it) or 'above_last'."""
+    name: str
+    kind: str
+    length: int = 0
+
+
+@dataclass(frozen=True)
 class Active:
     """Context: how many of the named mixer inputs are active this bit, times 8, plus the bit position
     (contexts/signals.py): over the order-n models, how long a context has been seen before."""
@@ -163,7 +172,7 @@ class Mixer:
     name: str = ""
 
 
-Context = Skip | Interval | IndirectHash | Word | Record | Active | MatchState | Misses
+Context = Skip | Interval | IndirectHash | Word | Record | Text | Active | MatchState | Misses
 SIGNALS = (Active, MatchState, Misses)
 Model = Ppmd | Lstm | Indirect | Match
 
@@ -229,6 +238,9 @@ class Specification:
                 raise ValueError(f"indirect hash {c.name!r}: orders 1..4")
             if isinstance(c, Record) and c.kind not in ("above", "above_left", "column", "distance"):
                 raise ValueError(f"record context {c.name!r}: kind above, above_left, column or distance")
+            if isinstance(c, Text) and not (c.kind in ("classes", "column_above", "above_last")
+                                            and 0 <= c.length <= 21):
+                raise ValueError(f"text context {c.name!r}: kind classes, column_above or above_last; length <= 21")
             if isinstance(c, Word) and not (c.first >= 0 and c.count >= 0 and c.first + c.count <= 6
                                             and 0 <= c.bytes <= 4 and c.count + c.bytes >= 1):
                 raise ValueError(f"word context {c.name!r}: words 0..5, 0 to 4 bytes")
@@ -273,7 +285,7 @@ class Specification:
 
     @classmethod
     def from_json(cls, text: str) -> "Specification":
-        kinds = {k.__name__: k for k in (Skip, Interval, IndirectHash, Word, Record, Active, MatchState, Misses,
+        kinds = {k.__name__: k for k in (Skip, Interval, IndirectHash, Word, Record, Text, Active, MatchState, Misses,
                                          Indirect, Match, Ppmd, Lstm, Mixer, Apm)}
         doc = json.loads(text)
 

@@ -44,7 +44,7 @@ MAGIC = b"GMXM"
 FORMAT_VERSION = 3
 # Arrays a file of an earlier version does not have, by the version that added them: such a file is read with
 # those arrays left as a new model has them (they belong to families its specification cannot contain).
-ADDED_IN = {3: ("ltm.indirect.counts", "ltm.apm.", "stm.word.", "stm.record.", "stm.signals.", "stm.apm.")}
+ADDED_IN = {3: ("ltm.indirect.counts", "ltm.apm.", "stm.word.", "stm.record.", "stm.signals.", "stm.apm.", "stm.text.")}
 READABLE_VERSIONS = (2, 3)
 
 
