@@ -8,6 +8,10 @@ time per byte.  Components are the names in gmixpy.presets.FEATURES.
     .venv/bin/python benchmarks/ablate.py                      # every component, the default file set
     .venv/bin/python benchmarks/ablate.py --fast --only words,apm --files data/alice29.txt
     .venv/bin/python benchmarks/ablate.py --variants full,gmix --max-bytes 100000
+    .venv/bin/python benchmarks/ablate.py --variants gmix,lead,-cm_replace-cm_mixer --cm gain=2,table_bits=20
+
+Variants: `full` (every component), `gmix`, `lead` (the components before the context maps), `-A-B...` (full
+without components A, B, ...).  --cm sets ContextMap options for every context map of the variants.
 
 Runs use --jobs worker processes (default 2).  Each (variant, file) pair runs in a fresh process, so per-byte
 times include no compilation (kernels are compiled once, first) but do include first-touching the tables.
@@ -30,28 +34,44 @@ DEFAULT_FILES = ["tinyshakespeare.txt:100000", "canterbury/alice29.txt", "canter
                  "canterbury/sum"]
 
 
-def _spec(variant: str, neural: bool, shrink: int):
+LEAD = ("words", "words2", "apm", "apm_hi")  # the components before the context maps
+
+
+def _spec(variant: str, neural: bool, shrink: int, cm_options: dict | None = None):
     from gmixpy import presets
 
     if variant == "gmix":
         return presets.gmix("ablate-gmix", neural, shrink)
-    features = set(presets.FEATURES)
-    if variant != "full":
-        if not variant.startswith("-") or variant[1:] not in features:
-            raise SystemExit(f"unknown variant {variant!r}: full, gmix or -COMPONENT ({', '.join(presets.FEATURES)})")
-        features.discard(variant[1:])
-    return presets.stronger(f"ablate{variant}", neural, shrink, features=tuple(sorted(features)))
+    features = set(LEAD if variant == "lead" else presets.FEATURES)
+    if variant not in ("full", "lead"):
+        removed = variant.split("-")[1:]
+        if not variant.startswith("-") or not removed or any(r not in features for r in removed):
+            raise SystemExit(f"unknown variant {variant!r}: full, gmix, lead or -A-B... "
+                             f"({', '.join(presets.FEATURES)})")
+        features -= set(removed)
+    return presets.stronger(f"ablate{variant}", neural, shrink, features=tuple(sorted(features)),
+                            cm_options=cm_options)
+
+
+def _cm_options(text: str) -> dict:
+    out = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        out[key] = {"true": True, "false": False}.get(value.lower(), None)
+        if out[key] is None:
+            out[key] = float(value) if "." in value else int(value)
+    return out
 
 
 def _run(job):
-    variant, neural, shrink, path, limit = job
+    variant, neural, shrink, path, limit, cm_options = job
     import numpy as np
 
     from gmixpy.model import Model
     from gmixpy.runs import evaluate
 
     data = Path(path).read_bytes()[: limit or None]
-    model = Model.new(_spec(variant, neural, shrink))
+    model = Model.new(_spec(variant, neural, shrink, cm_options))
     start = time.process_time()
     bits = evaluate(model, np.frombuffer(data, np.uint8), learn=True)
     seconds = time.process_time() - start
@@ -79,15 +99,17 @@ def main() -> None:
     ap.add_argument("--shrink", type=int, default=0, help="bits taken off every table (as the tiny preset)")
     ap.add_argument("--max-bytes", type=int, default=0, help="at most this many bytes of each file")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--cm", default="", help="ContextMap options for every context map, e.g. gain=2,table_bits=20")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
 
     components = args.only.split(",") if args.only else list(presets.FEATURES)
     variants = args.variants.split(",") if args.variants else ["full", "gmix"] + [f"-{c}" for c in components]
     files = [_resolve(f) for f in args.files.split(",") if f]
+    cm = _cm_options(args.cm)
     jobs = [(v, not args.fast, args.shrink, path, min(x for x in (limit, args.max_bytes) if x) if (limit or
-             args.max_bytes) else 0) for v in variants for path, limit in files]
-    _run(("full", False, 12, str(REPO / "data" / "alice29.txt"), 100))  # compile once, before the workers
+             args.max_bytes) else 0, cm) for v in variants for path, limit in files]
+    _run(("full", False, 12, str(REPO / "data" / "alice29.txt"), 100, {}))  # compile once, before the workers
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         results = pool.map(_run, jobs, chunksize=1)
     table = {(v, p): (n, size, sec) for v, p, n, size, sec in results}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .spec import Apm, Indirect, IndirectHash, Interval, Lstm, Match, Mixer, Ppmd, Skip, Specification, Word
+from .spec import Apm, ContextMap, Indirect, IndirectHash, Interval, Lstm, Match, Mixer, Ppmd, Skip, Specification, Word
 
 _ORDER_HASHES = {  # gmix's last_N_bytes_hash contexts are skip contexts over consecutive bytes
     "last_two_bytes_hash": (0, 1),
@@ -112,26 +112,56 @@ def gmix(name: str, neural: bool, shrink: int = 0, history_reserve: int = 1 << 2
 
 
 # The components added to gmix's ensemble, by name, so that benchmarks/ablate.py can switch each one off.
-FEATURES = ("words", "words2", "apm", "apm_hi")
+#   words, words2   word contexts (contexts/word.py), each with an Indirect model (or in a context map: cm_words)
+#   apm, apm_hi     the APM final stage on low and high orders
+#   cm_orders       a context map (models/context_map.py) over orders 1-6 and the word contexts
+#   cm_replace      with cm_orders: gmix's seven order-n Indirect models are left out (the map covers them)
+#   cm_words        the word contexts go to a context map instead of Indirect models
+#   cm_mixer        a layer-0 mixer selected by the context maps' confidence (paq8px's order << 3 | bpos)
+FEATURES = ("words", "words2", "apm", "apm_hi", "cm_orders", "cm_replace", "cm_words", "cm_mixer")
+_ORDER_INDIRECTS = {"Indirect(1 byte)", "Indirect(2 bytes)", "Indirect(3_15 byte hash)", "Indirect(3_16 byte hash)",
+                    "Indirect(4_15 byte hash)", "Indirect(5_15 byte hash)", "Indirect(6_15 byte hash)"}
+_ORDER_SLOTS = ("last_byte", "last_two_bytes_hash", "last_three_bytes_hash", "last_four_bytes_hash",
+                "last_five_bytes_hash", "last_six_bytes_hash")
 
 
-def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix_options) -> Specification:
-    """gmix's ensemble plus the components named in `features` (see FEATURES)."""
+def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, cm_options: dict | None = None,
+             **gmix_options) -> Specification:
+    """gmix's ensemble plus the components named in `features` (see FEATURES).  `cm_options` are ContextMap
+    fields (table_bits before shrinking, gain, limit, deferred, run, byte_history) for every context map."""
     base = gmix(name, neural, shrink, **gmix_options)
 
     def bits(b: int) -> int:
         return b if b <= 4 else max(4, b - shrink)
 
+    cm = dict(table_bits=22, **(cm_options or {}))
+    cm["table_bits"] = bits(cm["table_bits"])
     contexts, models, mixers, apms = list(base.contexts), list(base.models), list(base.mixers), []
+    if "cm_orders" in features and "cm_replace" in features:
+        models = [m for m in models if m.name not in _ORDER_INDIRECTS]
+    word_contexts = []
     if "words" in features:
-        for ctx in (Word("word_0", 0, 1), Word("word_0_1", 0, 2), Word("word_0_b1", 0, 1, 1)):
-            contexts.append(ctx)
-            models.append(Indirect(ctx.name, bits(16), 0.02, f"Indirect({ctx.name})"))
+        word_contexts += [Word("word_0", 0, 1), Word("word_0_1", 0, 2), Word("word_0_b1", 0, 1, 1)]
     if "words2" in features:
-        for ctx in (Word("word_1", 1, 1), Word("word_1_2", 1, 2), Word("word_0_1_2", 0, 3),
-                    Word("word_0_b2", 0, 1, 2)):
-            contexts.append(ctx)
+        word_contexts += [Word("word_1", 1, 1), Word("word_1_2", 1, 2), Word("word_0_1_2", 0, 3),
+                          Word("word_0_b2", 0, 1, 2)]
+    contexts += word_contexts
+    if "cm_words" not in features:
+        for ctx in word_contexts:
             models.append(Indirect(ctx.name, bits(16), 0.02, f"Indirect({ctx.name})"))
+    maps = []
+    if "cm_orders" in features:
+        words = [c.name for c in word_contexts] if "cm_words" in features else []
+        maps.append(ContextMap("cm_orders", _ORDER_SLOTS + tuple(words), **cm))
+    elif "cm_words" in features and word_contexts:
+        maps.append(ContextMap("cm_words", tuple(c.name for c in word_contexts), **cm))
+    models += maps
+    if "cm_mixer" in features:
+        for m in maps:
+            n = len(m.contexts) + 1
+            layer0 = sum(1 for x in mixers if x.layer == 0)
+            mixers.insert(layer0, Mixer(m.order_slot(), 0.005, 0, max(3, (8 * n - 1).bit_length()),
+                                        f"Mixer0({m.order_slot()})"))
     if "apm_hi" in features:
         apms += [Apm("last_four_bytes_hash", bits(16), True, 0.02, "APM(order 4)"),
                  Apm("word_0", bits(16), True, 0.02, "APM(word)") if "words" in features else
