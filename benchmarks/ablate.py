@@ -11,7 +11,8 @@ time per byte.  Components are the names in gmixpy.presets.FEATURES.
     .venv/bin/python benchmarks/ablate.py --variants gmix,lead,-cm_replace-cm_mixer --cm gain=2,table_bits=20
 
 Variants: `full` (every component), `gmix`, `lead` (the components before the context maps), `-A-B...` (full
-without components A, B, ...).  --cm sets ContextMap options for every context map of the variants.
+without components A, B, ...), each optionally followed by @ and ContextMap options for its context maps
+(`full@gain=2;limit=1023`).  --cm sets ContextMap options for every variant.
 
 Runs use --jobs worker processes (default 2).  Each (variant, file) pair runs in a fresh process, so per-byte
 times include no compilation (kernels are compiled once, first) but do include first-touching the tables.
@@ -40,6 +41,8 @@ LEAD = ("words", "words2", "apm", "apm_hi")  # the components before the context
 def _spec(variant: str, neural: bool, shrink: int, cm_options: dict | None = None):
     from gmixpy import presets
 
+    variant, _, options = variant.partition("@")
+    cm_options = {**(cm_options or {}), **_cm_options(options.replace(";", ","))}
     if variant == "gmix":
         return presets.gmix("ablate-gmix", neural, shrink)
     features = set(LEAD if variant == "lead" else presets.FEATURES)
@@ -54,6 +57,7 @@ def _spec(variant: str, neural: bool, shrink: int, cm_options: dict | None = Non
 
 
 def _cm_options(text: str) -> dict:
+    """"gain=2,deferred=false" -> {"gain": 2, "deferred": False}"""
     out = {}
     for item in filter(None, text.split(",")):
         key, _, value = item.partition("=")
@@ -109,6 +113,8 @@ def main() -> None:
     cm = _cm_options(args.cm)
     jobs = [(v, not args.fast, args.shrink, path, min(x for x in (limit, args.max_bytes) if x) if (limit or
              args.max_bytes) else 0, cm) for v in variants for path, limit in files]
+    for v in variants:  # every specification builds, before any worker starts
+        _spec(v, not args.fast, args.shrink, cm)
     _run(("full", False, 12, str(REPO / "data" / "alice29.txt"), 100, {}))  # compile once, before the workers
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         results = pool.map(_run, jobs, chunksize=1)

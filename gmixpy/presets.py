@@ -118,7 +118,17 @@ def gmix(name: str, neural: bool, shrink: int = 0, history_reserve: int = 1 << 2
 #   cm_replace      with cm_orders: gmix's seven order-n Indirect models are left out (the map covers them)
 #   cm_words        the word contexts go to a context map instead of Indirect models
 #   cm_mixer        a layer-0 mixer selected by the context maps' confidence (paq8px's order << 3 | bpos)
-FEATURES = ("words", "words2", "apm", "apm_hi", "cm_orders", "cm_replace", "cm_words", "cm_mixer")
+#   cm_order0       with cm_orders: order 0 in the map too
+#   cm_high         with cm_orders: orders 8, 11 and 14 in the map too (paq8px's NormalModel)
+#   cm_sparse       a second context map over gmix's sparse (skip) contexts, without run and byte-history inputs
+#   cm_sparse_replace  with cm_sparse: gmix's fifteen skip Indirect models are left out
+#   cm_apm          an APM on the order map's confidence
+#   cm_recent       a context map over the single recent bytes 2..10 back and the LSTM's predicted byte, instead
+#                   of gmix's Indirect models on them (without run and byte-history inputs)
+#   cm_indirect     a context map over gmix's indirect-hash contexts, instead of its double-Indirect models
+#   cm_plain        the sparse, recent and indirect maps give no run and byte-history inputs (4 per context, not 7)
+FEATURES = ("words", "words2", "apm", "apm_hi", "cm_orders", "cm_replace", "cm_words", "cm_mixer", "cm_order0",
+            "cm_high", "cm_sparse", "cm_sparse_replace", "cm_apm", "cm_recent", "cm_indirect", "cm_plain")
 _ORDER_INDIRECTS = {"Indirect(1 byte)", "Indirect(2 bytes)", "Indirect(3_15 byte hash)", "Indirect(3_16 byte hash)",
                     "Indirect(4_15 byte hash)", "Indirect(5_15 byte hash)", "Indirect(6_15 byte hash)"}
 _ORDER_SLOTS = ("last_byte", "last_two_bytes_hash", "last_three_bytes_hash", "last_four_bytes_hash",
@@ -134,11 +144,21 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, cm_opt
     def bits(b: int) -> int:
         return b if b <= 4 else max(4, b - shrink)
 
-    cm = dict(table_bits=22, **(cm_options or {}))
-    cm["table_bits"] = bits(cm["table_bits"])
+    cm = {"table_bits": 22, "gain": 2.0, **(cm_options or {})}
+    table_bits = cm["table_bits"]  # of the order map; the others are smaller (fewer or smaller contexts)
+    cm["table_bits"] = bits(table_bits)
     contexts, models, mixers, apms = list(base.contexts), list(base.models), list(base.mixers), []
     if "cm_orders" in features and "cm_replace" in features:
         models = [m for m in models if m.name not in _ORDER_INDIRECTS]
+    if "cm_sparse" in features and "cm_sparse_replace" in features:
+        skips = {f"Indirect({_skip_name(o)})" for o in _SKIPS}
+        models = [m for m in models if m.name not in skips]
+    recent = tuple(f"recent_byte_{i}" for i in range(1, 10)) + ("lstm_prediction_context",)
+    if "cm_recent" in features:
+        models = [m for m in models if not (isinstance(m, Indirect) and m.context in recent)]
+    indirect_hashes = tuple(f"indirect_{o}_{t}_{i}" for o, t, i in _INDIRECT_HASHES)
+    if "cm_indirect" in features:
+        models = [m for m in models if not (isinstance(m, Indirect) and m.context in indirect_hashes)]
     word_contexts = []
     if "words" in features:
         word_contexts += [Word("word_0", 0, 1), Word("word_0_1", 0, 2), Word("word_0_b1", 0, 1, 1)]
@@ -152,9 +172,25 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, cm_opt
     maps = []
     if "cm_orders" in features:
         words = [c.name for c in word_contexts] if "cm_words" in features else []
-        maps.append(ContextMap("cm_orders", _ORDER_SLOTS + tuple(words), **cm))
+        orders = list(_ORDER_SLOTS)
+        if "cm_order0" in features:
+            orders.insert(0, "always_zero")
+        if "cm_high" in features:
+            for n in (8, 11, 14):
+                contexts.append(Word(f"order_{n}", 0, 0, n))
+                orders.append(f"order_{n}")
+        maps.append(ContextMap("cm_orders", tuple(orders) + tuple(words), **cm))
     elif "cm_words" in features and word_contexts:
         maps.append(ContextMap("cm_words", tuple(c.name for c in word_contexts), **cm))
+    plain = {**cm, "run": False, "byte_history": False} if "cm_plain" in features else cm
+    if "cm_sparse" in features:
+        maps.append(ContextMap("cm_sparse", tuple(_skip_name(o) for o in _SKIPS),
+                               **{**plain, "table_bits": bits(table_bits - 1)}))
+    if "cm_recent" in features:
+        maps.append(ContextMap("cm_recent", recent, **{**plain, "table_bits": bits(table_bits - 6)}))
+    if "cm_indirect" in features:
+        maps.append(ContextMap("cm_indirect", tuple(c.name for c in contexts if c.name in indirect_hashes),
+                               **{**plain, "table_bits": bits(table_bits - 2)}))
     models += maps
     if "cm_mixer" in features:
         for m in maps:
@@ -162,6 +198,8 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, cm_opt
             layer0 = sum(1 for x in mixers if x.layer == 0)
             mixers.insert(layer0, Mixer(m.order_slot(), 0.005, 0, max(3, (8 * n - 1).bit_length()),
                                         f"Mixer0({m.order_slot()})"))
+    if "cm_apm" in features and maps and maps[0].name == "cm_orders":
+        apms.append(Apm(maps[0].order_slot(), bits(16), True, 0.02, "APM(cm_orders.order)"))
     if "apm_hi" in features:
         apms += [Apm("last_four_bytes_hash", bits(16), True, 0.02, "APM(order 4)"),
                  Apm("word_0", bits(16), True, 0.02, "APM(word)") if "words" in features else

@@ -65,7 +65,8 @@ class IndirectHash:
 @dataclass(frozen=True)
 class Word:
     """Context: a hash of words[first .. first + count - 1] (word 0 = the word being read; a word is a run of
-    letters, case-folded, bytes >= 128 included) and of the last `bytes` bytes (contexts/word.py)."""
+    letters, case-folded, bytes >= 128 included) and of the last `bytes` bytes (contexts/word.py).  With no
+    words it is an order-`bytes` context."""
     name: str
     first: int = 0
     count: int = 1
@@ -230,8 +231,8 @@ class Specification:
             if isinstance(c, IndirectHash) and not (1 <= c.outer_order <= 4 and 1 <= c.inner_order <= 4):
                 raise ValueError(f"indirect hash {c.name!r}: orders 1..4")
             if isinstance(c, Word) and not (c.first >= 0 and c.count >= 0 and c.first + c.count <= 6
-                                            and 0 <= c.bytes <= 4 and c.count + c.bytes >= 1):
-                raise ValueError(f"word context {c.name!r}: words 0..5, 0 to 4 bytes")
+                                            and 0 <= c.bytes <= 32 and c.count + c.bytes >= 1):
+                raise ValueError(f"word context {c.name!r}: words 0..5, 0 to 32 bytes")
         for m in self.of_type(ContextMap):
             if not (m.contexts and len(m.contexts) <= 64 and all(c in slots for c in m.contexts)):
                 raise ValueError(f"context map {m.name!r}: 1 to 64 known contexts")
