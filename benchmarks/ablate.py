@@ -8,6 +8,12 @@ time per byte.  Components are the names in gmixpy.presets.FEATURES.
     .venv/bin/python benchmarks/ablate.py                      # every component, the default file set
     .venv/bin/python benchmarks/ablate.py --fast --only words,apm --files data/alice29.txt
     .venv/bin/python benchmarks/ablate.py --variants full,gmix --max-bytes 100000
+    .venv/bin/python benchmarks/ablate.py --variants gmix,base,base-cm_sparse,full+lstm100 --cm gain=2,table_bits=20
+
+Variants: `full` (every component in presets.FEATURES), `gmix`, a preset's name (`default`, `fast`), `-A-B...`
+(full without components A, B, ...), `base-A...` (the components of the default preset, without A), `+P` after
+any of these (add the component or part P: full+drop_skips), each optionally followed by @ and ContextMap options
+for its context maps (`full@gain=2;limit=1023`).  --cm sets ContextMap options for every variant.
 
 Runs use --jobs worker processes (default 2).  Each (variant, file) pair runs in a fresh process, so per-byte
 times include no compilation (kernels are compiled once, first) but do include first-touching the tables.
@@ -30,34 +36,54 @@ DEFAULT_FILES = ["tinyshakespeare.txt:100000", "canterbury/alice29.txt", "canter
                  "canterbury/sum"]
 
 
-def _spec(variant: str, neural: bool, shrink: int):
+def _spec(variant: str, neural: bool, shrink: int, cm_options: dict | None = None):
     from gmixpy import presets
 
+    variant, _, options = variant.partition("@")
+    cm_options = {**(cm_options or {}), **_cm_options(options.replace(";", ","))}
     if variant == "gmix":
         return presets.gmix("ablate-gmix", neural, shrink)
+    if variant in presets.PRESETS and variant not in ("full",):
+        return presets.get(variant)
     features = set(presets.FEATURES)
-    for part in variant.split("+")[1:] if variant != "full" else []:  # full+drop_a+drop_b
-        if part not in presets.DROPS:
-            raise SystemExit(f"unknown part {part!r}: {', '.join(presets.DROPS)}")
+    if variant.startswith("base"):
+        features = set(presets.DEFAULT_FEATURES)
+        variant = variant[len("base"):]
+    variant, *parts = variant.split("+")
+    for part in parts:  # full+drop_a+drop_b, -a+b
+        if part not in presets.DROPS and part not in presets.FEATURES:
+            raise SystemExit(f"unknown part {part!r}: {', '.join(presets.DROPS + presets.FEATURES)}")
         features.add(part)
-    variant_base = variant.split("+")[0]
-    if variant_base not in ("full", ""):
-        if not variant_base.startswith("-") or variant_base[1:] not in features:
-            raise SystemExit(f"unknown variant {variant!r}: full, gmix, -COMPONENT ({', '.join(presets.FEATURES)}) "
-                             f"or full+PART ({', '.join(presets.DROPS)})")
-        features.discard(variant_base[1:])
-    return presets.stronger(f"ablate{variant}", neural, shrink, features=tuple(sorted(features)))
+    if variant not in ("full", ""):
+        removed = variant.split("-")[1:]
+        if not variant.startswith("-") or not removed or any(r not in features for r in removed):
+            raise SystemExit(f"unknown variant {variant!r}: full, gmix, a preset, [base]-A-B... "
+                             f"({', '.join(presets.FEATURES)}) or full+PART ({', '.join(presets.DROPS)})")
+        features -= set(removed)
+    return presets.stronger(f"ablate{variant}", neural, shrink, features=tuple(sorted(features)),
+                            cm_options=cm_options)
+
+
+def _cm_options(text: str) -> dict:
+    """"gain=2,deferred=false" -> {"gain": 2, "deferred": False}"""
+    out = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        out[key] = {"true": True, "false": False}.get(value.lower(), None)
+        if out[key] is None:
+            out[key] = float(value) if "." in value else int(value)
+    return out
 
 
 def _run(job):
-    variant, neural, shrink, path, limit = job
+    variant, neural, shrink, path, limit, cm_options = job
     import numpy as np
 
     from gmixpy.model import Model
     from gmixpy.runs import evaluate
 
     data = Path(path).read_bytes()[: limit or None]
-    model = Model.new(_spec(variant, neural, shrink))
+    model = Model.new(_spec(variant, neural, shrink, cm_options))
     start = time.process_time()
     bits = evaluate(model, np.frombuffer(data, np.uint8), learn=True)
     seconds = time.process_time() - start
@@ -85,15 +111,19 @@ def main() -> None:
     ap.add_argument("--shrink", type=int, default=0, help="bits taken off every table (as the tiny preset)")
     ap.add_argument("--max-bytes", type=int, default=0, help="at most this many bytes of each file")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--cm", default="", help="ContextMap options for every context map, e.g. gain=2,table_bits=20")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
 
     components = args.only.split(",") if args.only else list(presets.FEATURES)
     variants = args.variants.split(",") if args.variants else ["full", "gmix"] + [f"-{c}" for c in components]
     files = [_resolve(f) for f in args.files.split(",") if f]
+    cm = _cm_options(args.cm)
     jobs = [(v, not args.fast, args.shrink, path, min(x for x in (limit, args.max_bytes) if x) if (limit or
-             args.max_bytes) else 0) for v in variants for path, limit in files]
-    _run(("full", False, 12, str(REPO / "data" / "alice29.txt"), 100))  # compile once, before the workers
+             args.max_bytes) else 0, cm) for v in variants for path, limit in files]
+    for v in variants:  # every specification builds, before any worker starts
+        _spec(v, not args.fast, args.shrink, cm)
+    _run(("full", False, 12, str(REPO / "data" / "alice29.txt"), 100, {}))  # compile once, before the workers
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         results = pool.map(_run, jobs, chunksize=1)
     table = {(v, p): (n, size, sec) for v, p, n, size, sec in results}

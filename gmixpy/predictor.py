@@ -50,6 +50,15 @@ from .models.byte_model import (
     byte_models_predict,
     byte_models_update,
 )
+from .models.context_map import (
+    ContextMapMemory,
+    ContextMapParams,
+    ContextMapState,
+    context_map_check,
+    context_map_learn,
+    context_map_new,
+    context_map_predict,
+)
 from .models.indirect import (
     IndirectMemory,
     IndirectParams,
@@ -62,7 +71,21 @@ from .models.indirect import (
 from .models.lstm import LstmMemory, LstmParams, LstmState, lstm_check
 from .models.match import MatchMemory, MatchParams, MatchState, match_check, match_learn, match_new, match_predict
 from .models.ppmd import PpmdParams, PpmdState, ppmd_check
-from .spec import SIGNALS, Indirect, IndirectHash, Interval, Lstm, Match, Ppmd, Record, Skip, Specification, Text, Word
+from .spec import (
+    SIGNALS,
+    ContextMap,
+    Indirect,
+    IndirectHash,
+    Interval,
+    Lstm,
+    Match,
+    Ppmd,
+    Record,
+    Skip,
+    Specification,
+    Text,
+    Word,
+)
 
 
 class Params(NamedTuple):  # immutable, built from the specification
@@ -78,6 +101,7 @@ class Params(NamedTuple):  # immutable, built from the specification
     signals: SignalParams
     indirect: IndirectParams
     match: MatchParams
+    context_map: ContextMapParams
     mixer: MixerParams
     apm: ApmParams
 
@@ -87,6 +111,7 @@ class LongTermMemory(NamedTuple):  # written only by learning
     lstm: LstmMemory
     indirect: IndirectMemory
     match: MatchMemory
+    context_map: ContextMapMemory
     mixer: MixerMemory
     apm: ApmMemory
 
@@ -103,6 +128,7 @@ class ShortTermMemory(NamedTuple):  # the running state
     signals: SignalState
     indirect: IndirectState
     match: MatchState
+    context_map: ContextMapState
     mixer: MixerState
     apm: ApmState
 
@@ -129,6 +155,8 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
     ih_params, ih_state = indirect_hash_new([c for c in spec.contexts if isinstance(c, IndirectHash)], slots)
     ind_params, ind_memory, ind_state = indirect_new([m for m, _ in indirect], slots, [s for _, s in indirect])
     m_params, m_memory, m_state = match_new([m for m, _ in match], slots, [s for _, s in match])
+    cm = of(ContextMap)
+    cm_params, cm_memory, cm_state = context_map_new([m for m, _ in cm], slots, [s for _, s in cm])
     x_params, x_memory, x_state = mixer_new(spec.mixers, slots, n_inputs, spec.skip_connected(),
                                             spec.sequential_mixing, spec.warm_start)
     w_params, w_state = word_new([c for c in spec.contexts if isinstance(c, Word)], slots)
@@ -150,14 +178,15 @@ def new_model(spec: Specification) -> tuple[Params, LongTermMemory, ShortTermMem
         signals=s_params,
         indirect=ind_params,
         match=m_params,
+        context_map=cm_params,
         mixer=x_params,
         apm=a_params,
     )
-    ltm = LongTermMemory(history=history, lstm=lm, indirect=ind_memory, match=m_memory, mixer=x_memory,
-                         apm=a_memory)
+    ltm = LongTermMemory(history=history, lstm=lm, indirect=ind_memory, match=m_memory, context_map=cm_memory,
+                         mixer=x_memory, apm=a_memory)
     stm = ShortTermMemory(basic=basic_state, byte_models=bstate, ppmd=ps, lstm=ls, indirect_hash=ih_state,
                           word=w_state, record=r_state, text=t_state, signals=s_state, indirect=ind_state,
-                          match=m_state, mixer=x_state, apm=a_state)
+                          match=m_state, context_map=cm_state, mixer=x_state, apm=a_state)
     return params, ltm, stm
 
 
@@ -179,6 +208,7 @@ def check_model(params: Params, ltm: LongTermMemory, stm: ShortTermMemory) -> st
             or apm_check(ltm.apm, stm.apm)
             or indirect_check(ltm.indirect, stm.indirect)
             or match_check(params.match, ltm.match, stm.match, history_length)
+            or context_map_check(params.context_map, ltm.context_map, stm.context_map)
             or mixer_check(params.mixer, ltm.mixer, stm.mixer))
 
 
@@ -204,6 +234,7 @@ def predict(P, L, S):
                         b.new_bit[0], contexts[LAST_BYTE], inputs)
     indirect_predict(P.indirect, L.indirect, S.indirect, contexts, inputs)
     match_predict(P.match, L.match, S.match, L.history, contexts, b.new_bit[0], b.recent_bits[0] == 1, inputs)
+    context_map_predict(P.context_map, L.context_map, S.context_map, contexts, b.recent_bits[0], inputs)
     signals_after_models(P.signals, S.signals, contexts, inputs, S.match, P.match.slot.shape[0])
     out = mixer_predict(P.mixer, L.mixer, S.mixer, contexts, inputs)
     prob = apm_predict(P.apm, L.apm, S.apm, contexts, out, logistic(out))
@@ -227,6 +258,7 @@ def update(P, L, S, bit, learn):
         basic_learn(b, L.history)
         indirect_learn(P.indirect, L.indirect, S.indirect, bit)
         match_learn(P.match, L.match, S.match, L.history, b.contexts, b.recent_bits[0], bit)
+        context_map_learn(P.context_map, L.context_map, S.context_map, b.recent_bits[0], bit)
         mixer_learn(P.mixer, L.mixer, S.mixer, bit)
         apm_learn(P.apm, L.apm, S.apm, bit)
 

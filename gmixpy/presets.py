@@ -18,6 +18,7 @@ from dataclasses import replace
 from .spec import (
     Active,
     Apm,
+    ContextMap,
     Indirect,
     IndirectHash,
     Interval,
@@ -129,16 +130,48 @@ def gmix(name: str, neural: bool, shrink: int = 0, history_reserve: int = 1 << 2
     return spec
 
 
-# The components added to gmix's ensemble, by name, so that benchmarks/ablate.py can switch each one off.
 FEATURES = ("words", "words2", "apm", "apm_hi", "signals", "signal_apms", "high_orders", "adaptive", "records",
-            "warm", "text")
-# Parts of gmix's own ensemble that a preset may leave out (benchmarks/ablate.py: variant +drop_...).
+            "warm", "text", "cm_orders", "cm_replace", "cm_words", "cm_mixer", "cm_order0", "cm_high", "cm_sparse",
+            "cm_sparse_replace", "cm_apm", "cm_recent", "cm_indirect", "cm_plain")
+# The components added to gmix's ensemble, by name, so that benchmarks/ablate.py can switch each one off:
+#   words, words2   word contexts (contexts/word.py), each with an Indirect model (or in a context map: cm_words)
+#   apm, apm_hi     the APM final stage on orders 0-3, and on order 4 and the word
+#   signals         mixers selected by how many orders have been seen and by the match state (contexts/signals.py)
+#   signal_apms     APMs on those signals and on the recent prediction misses
+#   high_orders     Indirect models on orders 8, 12, 16 and 24
+#   adaptive        Indirect models adapt faster while a context is young (count-based rate, limit 255)
+#   records         record contexts with a detected period (contexts/record.py) and a mixer on the column
+#   warm            new mixer weight sets start from the layer's context-free mixer
+#   text            byte-class and column contexts (contexts/text.py) and a mixer on the byte classes
+#   cm_orders       a context map (paq8px's ContextMap2, models/context_map.py) over orders 1-6 and the words
+#   cm_replace      with cm_orders: gmix's seven order-n Indirect models are left out (the map covers them)
+#   cm_words        the word contexts go to a context map instead of Indirect models
+#   cm_mixer        a layer-0 mixer selected by each context map's confidence (paq8px's order << 3 | bpos)
+#   cm_order0       with cm_orders: order 0 in the map too
+#   cm_high         with cm_orders: orders 8, 11 and 14 in the map too (paq8px's NormalModel)
+#   cm_sparse       a context map over gmix's sparse (skip) contexts
+#   cm_sparse_replace  with cm_sparse: gmix's fifteen skip Indirect models are left out
+#   cm_apm          an APM on the order map's confidence
+#   cm_recent       a context map over the single recent bytes 2..10 back and the LSTM's predicted byte, instead
+#                   of gmix's Indirect models on them
+#   cm_indirect     a context map over gmix's indirect-hash contexts, instead of its double-Indirect models
+#   cm_plain        the sparse, recent and indirect maps give no run and byte-history inputs (4 per context, not 7)
+# Parts of gmix's own ensemble that a preset may leave out or change (benchmarks/ablate.py: variant +PART).
+# What the `default` and `fast` presets use, chosen by benchmarks/ablate.py (the README's ablation table).
+DEFAULT_FEATURES = tuple(f for f in FEATURES if f not in ("apm_hi", "high_orders"))
 DROPS = ("lstm100", "lstm2x", "drop_skips", "drop_intervals", "drop_double_indirect", "drop_recent_bytes",
          "drop_matches")
+_ORDER_INDIRECTS = {"Indirect(1 byte)", "Indirect(2 bytes)", "Indirect(3_15 byte hash)", "Indirect(3_16 byte hash)",
+                    "Indirect(4_15 byte hash)", "Indirect(5_15 byte hash)", "Indirect(6_15 byte hash)"}
+_ORDER_SLOTS = ("last_byte", "last_two_bytes_hash", "last_three_bytes_hash", "last_four_bytes_hash",
+                "last_five_bytes_hash", "last_six_bytes_hash")
 
 
-def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix_options) -> Specification:
-    """gmix's ensemble plus the components named in `features` (see FEATURES)."""
+def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, cm_options: dict | None = None,
+             **gmix_options) -> Specification:
+    """gmix's ensemble plus the components named in `features` (FEATURES), less the parts of it named there
+    (DROPS).  `cm_options` are ContextMap fields (table_bits before shrinking, gain, limit, deferred, run,
+    byte_history) for every context map."""
     if "lstm100" in features:
         gmix_options["lstm"] = Lstm(cells=100)
     if "lstm2x" in features:
@@ -148,28 +181,74 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix
     def bits(b: int) -> int:
         return b if b <= 4 else max(4, b - shrink)
 
+    cm = {"table_bits": 22, "gain": 2.0, **(cm_options or {})}
+    table_bits = cm["table_bits"]  # of the order map; the others are smaller (fewer or smaller contexts)
+    cm["table_bits"] = bits(table_bits)
     contexts, models, apms = list(base.contexts), list(base.models), []
     mixers = {layer: [m for m in base.mixers if m.layer == layer] for layer in (0, 1, 2)}
-    if "drop_skips" in features:
-        models = [m for m in models if not (isinstance(m, Indirect) and m.context.startswith("skip_"))]
+
+    def drop(test):
+        return [m for m in models if not (isinstance(m, Indirect) and test(m))]
+
+    if "drop_skips" in features or ("cm_sparse" in features and "cm_sparse_replace" in features):
+        models = drop(lambda m: m.context.startswith("skip_"))
     if "drop_intervals" in features:
         mixers[0] = [m for m in mixers[0] if not m.context.startswith("interval_")]
-    if "drop_double_indirect" in features:
-        models = [m for m in models if not (isinstance(m, Indirect) and m.context.startswith("indirect_"))]
+    if "drop_double_indirect" in features or "cm_indirect" in features:
+        models = drop(lambda m: m.context.startswith("indirect_"))
+    recent = tuple(f"recent_byte_{i}" for i in range(1, 10)) + ("lstm_prediction_context",)
     if "drop_recent_bytes" in features:
-        models = [m for m in models if not (isinstance(m, Indirect) and m.context.startswith("recent_byte_"))]
+        models = drop(lambda m: m.context.startswith("recent_byte_"))
+    if "cm_recent" in features:
+        models = drop(lambda m: m.context in recent)
     if "drop_matches" in features:
         models = [m for m in models if not isinstance(m, Match) or m.context in ("last_byte", "last_six_bytes_hash",
-                                                                                  "last_four_bytes_hash")]
+                                                                                 "last_four_bytes_hash")]
+    cm_orders = "cm_orders" in features
+    if cm_orders and "cm_replace" in features:
+        models = [m for m in models if m.name not in _ORDER_INDIRECTS]
+
+    word_contexts = []
     if "words" in features:
-        for ctx in (Word("word_0", 0, 1), Word("word_0_1", 0, 2), Word("word_0_b1", 0, 1, 1)):
-            contexts.append(ctx)
-            models.append(Indirect(ctx.name, bits(16), 0.02, f"Indirect({ctx.name})"))
+        word_contexts += [Word("word_0", 0, 1), Word("word_0_1", 0, 2), Word("word_0_b1", 0, 1, 1)]
     if "words2" in features:
-        for ctx in (Word("word_1", 1, 1), Word("word_1_2", 1, 2), Word("word_0_1_2", 0, 3),
-                    Word("word_0_b2", 0, 1, 2)):
-            contexts.append(ctx)
+        word_contexts += [Word("word_1", 1, 1), Word("word_1_2", 1, 2), Word("word_0_1_2", 0, 3),
+                          Word("word_0_b2", 0, 1, 2)]
+    contexts += word_contexts
+    if "cm_words" not in features:
+        for ctx in word_contexts:
             models.append(Indirect(ctx.name, bits(16), 0.02, f"Indirect({ctx.name})"))
+
+    maps = []
+    if cm_orders:
+        words = [c.name for c in word_contexts] if "cm_words" in features else []
+        orders = list(_ORDER_SLOTS)
+        if "cm_order0" in features:
+            orders.insert(0, "always_zero")
+        if "cm_high" in features:
+            for n in (8, 11, 14):
+                contexts.append(Word(f"high_order_{n}", 0, 0, n))
+                orders.append(f"high_order_{n}")
+        maps.append(ContextMap("cm_orders", tuple(orders) + tuple(words), **cm))
+    elif "cm_words" in features and word_contexts:
+        maps.append(ContextMap("cm_words", tuple(c.name for c in word_contexts), **cm))
+    plain = {**cm, "run": False, "byte_history": False} if "cm_plain" in features else cm
+    if "cm_sparse" in features:
+        maps.append(ContextMap("cm_sparse", tuple(_skip_name(o) for o in _SKIPS),
+                               **{**plain, "table_bits": bits(table_bits - 1)}))
+    if "cm_recent" in features:
+        maps.append(ContextMap("cm_recent", recent, **{**plain, "table_bits": bits(table_bits - 6)}))
+    if "cm_indirect" in features:
+        maps.append(ContextMap("cm_indirect", tuple(f"indirect_{o}_{t}_{i}" for o, t, i in _INDIRECT_HASHES),
+                               **{**plain, "table_bits": bits(table_bits - 2)}))
+    models += maps
+    if "cm_mixer" in features:
+        for m in maps:
+            n = len(m.contexts) + 1
+            mixers[0].append(Mixer(m.order_slot(), 0.005, 0, max(3, (8 * n - 1).bit_length()),
+                                   f"Mixer0({m.order_slot()})"))
+    if "cm_apm" in features and cm_orders:
+        apms.append(Apm(maps[0].order_slot(), bits(16), True, 0.02, "APM(cm_orders.order)", 127))
     if "apm_hi" in features:
         apms += [Apm("last_four_bytes_hash", bits(16), True, 0.02, "APM(order 4)", 127),
                  Apm("word_0", bits(16), True, 0.02, "APM(word)", 127) if "words" in features else
@@ -190,18 +269,25 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, **gmix
             models.append(Indirect(ctx.name, bits(16), 0.02, f"Indirect({ctx.name})"))
         mixers[0].append(Mixer("classes_6", 0.003, 0, 12, "Mixer0(classes)"))
     if "signals" in features or "signal_apms" in features:
-        orders = ["Indirect(1 byte)", "Indirect(2 bytes)", "Indirect(3_16 byte hash)", "Indirect(4_15 byte hash)",
-                  "Indirect(5_15 byte hash)", "Indirect(6_15 byte hash)"]
-        contexts += [Active("order_seen", tuple(f"{m}-indirect" for m in orders)), MatchState("match_state"),
-                     Misses("misses")]
+        # How many orders have been seen: the order map says it itself; else count the order models' inputs.
+        orders_in = ["Indirect(1 byte)", "Indirect(2 bytes)", "Indirect(3_16 byte hash)", "Indirect(4_15 byte hash)",
+                     "Indirect(5_15 byte hash)", "Indirect(6_15 byte hash)"]
+        if cm_orders and "cm_replace" in features:
+            seen, seen_bits = maps[0].order_slot(), max(3, (8 * (len(maps[0].contexts) + 1) - 1).bit_length())
+        else:
+            seen, seen_bits = "order_seen", 6
+            contexts.append(Active("order_seen", tuple(f"{m}-indirect" for m in orders_in)))
+        contexts += [MatchState("match_state"), Misses("misses")]
     if "signals" in features:
-        mixers[0].append(Mixer("order_seen", 0.004, 0, 6, "Mixer0(order seen)"))
+        if seen == "order_seen":
+            mixers[0].append(Mixer("order_seen", 0.004, 0, 6, "Mixer0(order seen)"))
         mixers[0].append(Mixer("match_state", 0.003, 0, 10, "Mixer0(match state)"))
-        mixers[1].append(Mixer("order_seen", 0.003, 1, 6, "Mixer1(order seen)"))
+        mixers[1].append(Mixer(seen, 0.003, 1, seen_bits, "Mixer1(order seen)"))
     if "signal_apms" in features:
         apms += [Apm("match_state", bits(16), True, 0.02, "APM(match state)", 127),
-                 Apm("misses", 16, True, 0.02, "APM(misses)", 127),
-                 Apm("order_seen", 14, True, 0.02, "APM(order seen)", 127)]
+                 Apm("misses", 16, True, 0.02, "APM(misses)", 127)]
+        if not (seen != "order_seen" and "cm_apm" in features):
+            apms.append(Apm(seen, 14, True, 0.02, "APM(order seen)", 127))
     if "apm" in features:
         apms += [Apm("bit_context", 8, False, 0.02, "APM(order 0)", 127),
                  Apm("last_byte_plus_recent", bits(16), False, 0.02, "APM(order 1)", 127),

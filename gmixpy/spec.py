@@ -55,7 +55,8 @@ class IndirectHash:
 @dataclass(frozen=True)
 class Word:
     """Context: a hash of words[first .. first + count - 1] (word 0 = the word being read; a word is a run of
-    letters, case-folded, bytes >= 128 included) and of the last `bytes` bytes (contexts/word.py)."""
+    letters, case-folded, bytes >= 128 included) and of the last `bytes` bytes (contexts/word.py).  With no
+    words it is an order-`bytes` context."""
     name: str
     first: int = 0
     count: int = 1
@@ -172,9 +173,42 @@ class Mixer:
     name: str = ""
 
 
+@dataclass(frozen=True)
+class ContextMap:
+    """Model: paq8px's ContextMap2 over `contexts` (context slots), sharing one hash table of 2**table_bits
+    buckets of 64 bytes (models/context_map.py).  Per context: the run input (`run`), four bit-history inputs
+    and two byte-history inputs (`byte_history`).  It writes its confidence into the slot "<name>.order"."""
+    name: str
+    contexts: tuple[str, ...]
+    table_bits: int
+    run: bool = True
+    byte_history: bool = True
+    deferred: bool = True     # young contexts keep no slots 1 and 2 (paq8px's CM_DEFERRED)
+    gain: float = 1.0         # factor on every input (1: paq8px's inputs at its scale 64, over 256)
+    limit: int = 511          # count limit of the bit- and byte-history maps: their slowest rate is 1/(limit+2)
+
+    @property
+    def inputs(self) -> int:
+        return len(self.contexts) * (4 + int(self.run) + 2 * int(self.byte_history))
+
+    def order_slot(self) -> str:
+        return f"{self.name}.order"
+
+    def input_names(self) -> list[str]:
+        names = []
+        for c in self.contexts:
+            base = f"{self.name}[{c}]"
+            if self.run:
+                names.append(f"{base}-run")
+            names += [f"{base}-stretch", f"{base}-probability", f"{base}-sure", f"{base}-counts"]
+            if self.byte_history:
+                names += [f"{base}-byte_history", f"{base}-byte_history_group"]
+        return names
+
+
 Context = Skip | Interval | IndirectHash | Word | Record | Text | Active | MatchState | Misses
 SIGNALS = (Active, MatchState, Misses)
-Model = Ppmd | Lstm | Indirect | Match
+Model = Ppmd | Lstm | Indirect | Match | ContextMap
 
 
 @dataclass(frozen=True)
@@ -204,6 +238,7 @@ class Specification:
     # ---- derived views -------------------------------------------------------------------------------------
     def slots(self) -> dict[str, int]:
         names = list(BASIC_SLOTS) + [c.name for c in self.contexts]
+        names += [m.order_slot() for m in self.models if isinstance(m, ContextMap)]
         if len(set(names)) != len(names):
             raise ValueError(f"specification {self.name!r}: duplicate context names")
         return {n: i for i, n in enumerate(names)}
@@ -242,12 +277,17 @@ class Specification:
                                             and 0 <= c.length <= 21):
                 raise ValueError(f"text context {c.name!r}: kind classes, column_above or above_last; length <= 21")
             if isinstance(c, Word) and not (c.first >= 0 and c.count >= 0 and c.first + c.count <= 6
-                                            and 0 <= c.bytes <= 4 and c.count + c.bytes >= 1):
-                raise ValueError(f"word context {c.name!r}: words 0..5, 0 to 4 bytes")
+                                            and 0 <= c.bytes <= 32 and c.count + c.bytes >= 1):
+                raise ValueError(f"word context {c.name!r}: words 0..5, 0 to 32 bytes")
         names = self.input_names()
         for c in self.contexts:
             if isinstance(c, Active) and not (len(c.inputs) <= 32 and all(i in names for i in c.inputs)):
                 raise ValueError(f"active context {c.name!r}: at most 32 inputs, each a model input's name")
+        for m in self.of_type(ContextMap):
+            if not (m.contexts and len(m.contexts) <= 64 and all(c in slots for c in m.contexts)):
+                raise ValueError(f"context map {m.name!r}: 1 to 64 known contexts")
+            if not (4 <= m.table_bits <= 32 and 1 <= m.limit <= 1023):
+                raise ValueError(f"context map {m.name!r}: table_bits 4..32, limit 1..1023")
         for a in self.apms:
             if not (0 <= a.table_bits <= 24 and 0 <= a.limit <= 65535):
                 raise ValueError(f"apm {a.name!r}: table_bits 0..24")
@@ -286,7 +326,7 @@ class Specification:
     @classmethod
     def from_json(cls, text: str) -> "Specification":
         kinds = {k.__name__: k for k in (Skip, Interval, IndirectHash, Word, Record, Text, Active, MatchState, Misses,
-                                         Indirect, Match, Ppmd, Lstm, Mixer, Apm)}
+                                         Indirect, Match, Ppmd, Lstm, Mixer, Apm, ContextMap)}
         doc = json.loads(text)
 
         def build(d):
