@@ -24,6 +24,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -46,21 +47,20 @@ def _spec(variant: str, neural: bool, shrink: int, cm_options: dict | None = Non
     if variant in presets.PRESETS and variant not in ("full",):
         return presets.get(variant)
     features = set(presets.FEATURES)
+    name = variant
     if variant.startswith("base"):
         features = set(presets.DEFAULT_FEATURES)
         variant = variant[len("base"):]
-    variant, *parts = variant.split("+")
-    for part in parts:  # full+drop_a+drop_b, -a+b
-        if part not in presets.DROPS and part not in presets.FEATURES:
-            raise SystemExit(f"unknown part {part!r}: {', '.join(presets.DROPS + presets.FEATURES)}")
-        features.add(part)
-    if variant not in ("full", ""):
-        removed = variant.split("-")[1:]
-        if not variant.startswith("-") or not removed or any(r not in features for r in removed):
-            raise SystemExit(f"unknown variant {variant!r}: full, gmix, a preset, [base]-A-B... "
-                             f"({', '.join(presets.FEATURES)}) or full+PART ({', '.join(presets.DROPS)})")
-        features -= set(removed)
-    return presets.stronger(f"ablate{variant}", neural, shrink, features=tuple(sorted(features)),
+    elif variant.startswith("full"):
+        variant = variant[len("full"):]
+    for sign, part in re.findall(r"([+-])([a-z0-9_]+)", variant):  # base+drop_a-cm_b, -a-b, full+lstm100
+        if sign == "+" and part not in presets.DROPS + presets.FEATURES or sign == "-" and part not in features:
+            raise SystemExit(f"unknown variant {name!r}: full, gmix, a preset, or full/base followed by -COMPONENT "
+                             f"({', '.join(sorted(features))}) and +PART ({', '.join(presets.DROPS)})")
+        (features.add if sign == "+" else features.discard)(part)
+    if re.sub(r"[+-][a-z0-9_]+", "", variant):
+        raise SystemExit(f"unknown variant {name!r}")
+    return presets.stronger(f"ablate{name}", neural, shrink, features=tuple(sorted(features)),
                             cm_options=cm_options)
 
 

@@ -64,7 +64,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO_ROOT / ".." / "shared" / "data").resolve()
-GMIX_PRESETS = ("tiny", "fast", "default")
+GMIX_PRESETS = ("tiny", "fast", "default", "gmix", "gmix-fast")
 BASELINES = ("lzma", "bz2", "zlib")
 RESULT_MARK = "@@BENCH-RESULT@@ "
 WARMUP_DATA = b"gmixpy warm-up: the quick brown fox jumps over the lazy dog. " * 2
@@ -108,6 +108,21 @@ def _baseline_codec(name: str):
     raise ValueError(f"unknown baseline compressor {name!r}")
 
 
+def _gmix_codec(binary: str):
+    """gmix's own command line (built outside the repository from its sources), through temporary files: the
+    times include writing and reading them, which is negligible next to gmix's speed."""
+    import tempfile
+
+    def run(flag, data):
+        with tempfile.TemporaryDirectory() as d:
+            src, dst = Path(d) / "in", Path(d) / "out"
+            src.write_bytes(data)
+            subprocess.run([binary, flag, str(src), str(dst)], check=True, stdout=subprocess.DEVNULL)
+            return dst.read_bytes()
+
+    return (lambda d: run("-c", d)), (lambda d: run("-d", d))
+
+
 def _timed(fn, arg, repeat: bool):
     """Run fn(arg); with repeat, run it again while cheap and keep the fastest.  Returns (result, wall s, cpu s)."""
     best_wall = best_cpu = None
@@ -144,6 +159,10 @@ def child_main(compressor: str, path: str, max_bytes: int | None) -> int:
         compress = lambda d: gmixpy.compress(d, preset)  # noqa: E731
         decompress = gmixpy.decompress
         repeat = False
+    elif compressor.startswith("gmix-cpp:"):
+        compress, decompress = _gmix_codec(compressor.split(":", 1)[1])
+        res["warmup_s"] = None
+        repeat = False
     else:
         compress, decompress = _baseline_codec(compressor)
         res["warmup_s"] = None
@@ -161,6 +180,10 @@ def child_main(compressor: str, path: str, max_bytes: int | None) -> int:
     res["compressed"] = len(blob)
     res["roundtrip_ok"] = out == data
     res["peak_rss_kb"] = _maxrss_kb()
+    if compressor.startswith("gmix-cpp:"):  # gmix ran in a child process: its peak, not this interpreter's
+        import resource
+
+        res["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     res["vmhwm_kb"] = _proc_status_kb("VmHWM")
     sys.stdout.write(RESULT_MARK + json.dumps(res) + "\n")
     sys.stdout.flush()
@@ -388,6 +411,9 @@ def parse_args(argv):
     ap.add_argument("--baselines", default=",".join(BASELINES),
                     help="comma-separated standard-library compressors, from: %s (default: all; '' for none)"
                          % ",".join(BASELINES))
+    ap.add_argument("--gmix", metavar="BINARY",
+                    help="also run gmix's own C++ binary (built from its sources outside this repository), so that "
+                         "speeds can be read as ratios measured in the same run")
     ap.add_argument("--files", nargs="+", metavar="PATH", type=Path,
                     help="files to benchmark (default: everything in data/ and ../shared/data)")
     ap.add_argument("--max-bytes", type=int, metavar="N", help="use only the first N bytes of every file")
@@ -430,6 +456,8 @@ def main(argv=None) -> int:
         log("no files to benchmark")
         return 2
     compressors = [f"gmixpy:{p}" for p in args.presets] + list(args.baselines)
+    if args.gmix:
+        compressors.append(f"gmix-cpp:{Path(args.gmix).resolve()}")
     labels = {p: _label(p) for p in files}
 
     started = _dt.datetime.now()

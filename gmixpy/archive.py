@@ -28,8 +28,11 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = b"GMXP"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # 1: the model digest is the model file's checksum (see codec.model_for_header)
+FORMAT_VERSION = 3
+# 1: the model digest is the model file's checksum (see codec.model_for_header).  3: the model arithmetic gained
+# the stronger ensemble's families (context maps, word, record, text and signal contexts, APMs, adaptive Indirect
+# rates, warm-started mixers); version 2 archives use only gmix's and decode as before.
+READABLE_VERSIONS = (1, 2, 3)
 FLAG_MODEL = 1
 MAX_EXPANSION = 8192  # decoded bytes per stream byte that no valid stream exceeds
 _FIXED = struct.Struct("<4sBBHQI16s16sB")  # the fixed part, up to the preset name

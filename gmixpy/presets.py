@@ -1,15 +1,22 @@
-"""The presets: gmix's ensemble (src/predictor.cpp) written as a Specification.
+"""The presets: gmix's ensemble (src/predictor.cpp) written as a Specification, and the stronger ensemble built
+on it.
 
-`gmix`      the whole of gmix: PPMd (order 20, 2000 MB) and the LSTM (50 cells, horizon 100) as well; the exact
-            port, the reference every other preset is measured against.  Its mixers add in gmix's order, so it
-            reproduces gmix's probabilities bit for bit (tests/test_gmix_reference.py).
+`default`   gmix's ensemble with paq8-style context maps (bit histories, run and byte-history inputs) over its
+            orders, words, sparse and indirect contexts, word, record and text contexts, more mixer selectors and
+            an APM stage after the mixers (`stronger` with DEFAULT_FEATURES); PPMd and the LSTM as in gmix.
+`fast`      the same without PPMd and the LSTM.
+`gmix`      the whole of gmix: PPMd (order 20, 2000 MB) and the LSTM (50 cells, horizon 100); the exact port, the
+            reference every other preset is measured against.  Its mixers add in gmix's order, so it reproduces
+            gmix's probabilities bit for bit (tests/test_gmix_reference.py).
 `gmix-fast` gmix without PPMd and the LSTM, with gmix's table sizes (about 1.1 GB, as gmix), also bit-exact.
-`default`, `fast`: for now the same ensembles as `gmix` and `gmix-fast` under their own names.
-`tiny`    the same models with tables of a few KB, a 1 MB PPMd and a 4-cell LSTM, for tests: it compiles once
-          and runs in seconds in well under 200 MB.
+`tiny`      `default` with tables of a few KB, a 1 MB PPMd and a 4-cell LSTM, for tests: it compiles once and
+            runs in seconds in well under 200 MB.
+`gmix-tiny` `gmix` made tiny the same way.
 
 Table sizes are written as bit counts: an Indirect with table_bits=16 is gmix's `1 << 16`.  `shrink` takes bits
-off every table (never below 4 bits), which is how `tiny` is made from the same declaration.
+off every table (never below 4 bits), which is how the tiny presets are made from the same declarations.
+Archives name their preset and its specification digest; when a preset's ensemble changes, LEGACY keeps what
+the name meant before, so that older archives still decode.
 """
 from __future__ import annotations
 
@@ -159,6 +166,10 @@ FEATURES = ("words", "words2", "apm", "apm_hi", "signals", "signal_apms", "high_
 # Parts of gmix's own ensemble that a preset may leave out or change (benchmarks/ablate.py: variant +PART).
 # What the `default` and `fast` presets use, chosen by benchmarks/ablate.py (the README's ablation table).
 DEFAULT_FEATURES = tuple(f for f in FEATURES if f not in ("apm_hi", "high_orders"))
+# `fast` leaves out what costs most time for least gain (measured with the context maps in): gmix's nine interval
+# mixers and recent-byte models, the second word set, the high orders and the recent-byte map.
+FAST_FEATURES = tuple(f for f in DEFAULT_FEATURES if f not in ("cm_high", "cm_recent", "words2")) + (
+    "drop_intervals", "drop_recent_bytes")
 DROPS = ("lstm100", "lstm2x", "drop_skips", "drop_intervals", "drop_double_indirect", "drop_recent_bytes",
          "drop_matches")
 _ORDER_INDIRECTS = {"Indirect(1 byte)", "Indirect(2 bytes)", "Indirect(3_15 byte hash)", "Indirect(3_16 byte hash)",
@@ -302,23 +313,25 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, cm_opt
     return spec
 
 
+_TINY = dict(shrink=10, history_reserve=1 << 12, ppmd_memory_mb=1, lstm=Lstm(cells=4, layers=1, horizon=6))
+
 PRESETS = {
+    "default": lambda: stronger("default", neural=True, features=DEFAULT_FEATURES),
+    "fast": lambda: stronger("fast", neural=False, features=FAST_FEATURES),
+    "tiny": lambda: stronger("tiny", neural=True, features=DEFAULT_FEATURES, **_TINY),
     "gmix": lambda: gmix("gmix", neural=True, sequential=True),
     "gmix-fast": lambda: gmix("gmix-fast", neural=False, sequential=True),
-    "fast": lambda: gmix("fast", neural=False),
-    "default": lambda: gmix("default", neural=True),
-    "tiny": lambda: gmix("tiny", neural=True, shrink=10, history_reserve=1 << 12, ppmd_memory_mb=1,
-                         lstm=Lstm(cells=4, layers=1, horizon=6)),
+    "gmix-tiny": lambda: gmix("gmix-tiny", neural=True, **_TINY),
 }
 
 
 # What a preset name meant in archives written before it changed: decoding one looks here when the current preset
 # of that name has another specification digest.
 LEGACY = {
-    "default": lambda: gmix("default", neural=True),   # version 1: gmix's ensemble, mixing in 16 lanes
+    # archive versions 1 and 2: gmix's ensemble, mixing in 16 lanes
+    "default": lambda: gmix("default", neural=True),
     "fast": lambda: gmix("fast", neural=False),
-    "tiny": lambda: gmix("tiny", neural=True, shrink=10, history_reserve=1 << 12, ppmd_memory_mb=1,
-                         lstm=Lstm(cells=4, layers=1, horizon=6)),
+    "tiny": lambda: gmix("tiny", neural=True, **_TINY),
 }
 
 

@@ -44,7 +44,8 @@ MAGIC = b"GMXM"
 FORMAT_VERSION = 3
 # Arrays a file of an earlier version does not have, by the version that added them: such a file is read with
 # those arrays left as a new model has them (they belong to families its specification cannot contain).
-ADDED_IN = {3: ("ltm.indirect.counts", "ltm.apm.", "stm.word.", "stm.record.", "stm.signals.", "stm.apm.", "stm.text.")}
+ADDED_IN = {3: ("ltm.indirect.counts", "ltm.apm.", "ltm.context_map.", "stm.word.", "stm.record.", "stm.signals.",
+               "stm.apm.", "stm.text.", "stm.context_map.")}
 READABLE_VERSIONS = (2, 3)
 
 
@@ -179,9 +180,9 @@ def _spec_limits() -> tuple[dict[str, float], int]:
     items = 0
     for name in presets.PRESETS:
         doc = json.loads(presets.get(name).to_json())
-        for section in ("contexts", "models", "mixers"):
-            items = max(items, len(doc[section]))
-            for item in doc[section]:
+        for section in ("contexts", "models", "mixers", "apms"):
+            items = max(items, len(doc.get(section, [])))
+            for item in doc.get(section, []):
                 for k, v in item.items():
                     if isinstance(v, (int, float)) and not isinstance(v, bool):
                         limits[k] = max(limits.get(k, 0), v)
@@ -195,8 +196,8 @@ def _check_spec_doc(doc, path: str) -> None:
     if not isinstance(doc.get("name"), str) or len(doc["name"]) > 255:
         raise ModelFileError(f"{path}: damaged model file (bad specification: name)")
     limits, max_items = _spec_limits()
-    for section in ("contexts", "models", "mixers"):
-        items = doc.get(section)
+    for section in ("contexts", "models", "mixers", "apms"):
+        items = doc.get(section, [] if section == "apms" else None)
         if not isinstance(items, list) or len(items) > max_items:
             raise ModelFileError(f"{path}: damaged model file (bad specification: {section})")
         for item in items:
@@ -418,9 +419,11 @@ def describe(path: str) -> list[str]:
     """Lines for `gmixpy info MODEL`: specification, bytes trained on, file size, memory by family."""
     model, meta, _, digest = _read(path, KIND_MODEL)
     size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        version = f.read(len(MAGIC) + 1)[-1]  # _read checked it is readable
     lines = [
         f"file:                  {path}",
-        f"format:                gmixpy model file, version {FORMAT_VERSION}",
+        f"format:                gmixpy model file, version {version}",
         f"file size:             {size:,} bytes",
         f"file digest:           {digest[:16].hex()}",
         f"model digest:          {model.digest().hex()} (what archives compressed with it record)",
