@@ -29,9 +29,9 @@ from .console import (
     Terminated,
     console,
     leave,
-    on_signal,
     raise_pending,
     shown,
+    signals_caught,
     summary,
     watch_compiles,
 )
@@ -75,39 +75,34 @@ def run_guarded(fn, *args, kept: str = "", left="no partial output was left", ch
                         else "no checkpoint had been written yet")
         return "\n" + "; ".join(said + [left() if callable(left) else left])
 
-    console.signal = None
-    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        result = fn(*args, **kwargs)
-        if console.signal is not None:  # its exception was swallowed (see on_signal) and the work got done first
-            click.echo(f"\ngmixpy: {'interrupted' if console.signal == signal.SIGINT else 'terminated'}; the work "
-                       "was already complete", err=True)
-            leave(130 if console.signal == signal.SIGINT else 143)
-        return result
-    except (click.ClickException, click.exceptions.Exit, click.Abort):
-        raise
-    except KeyboardInterrupt:
-        click.echo(interrupted("interrupted"), err=True)
-        leave(130)
-    except Terminated:
-        click.echo(interrupted("terminated"), err=True)
-        leave(143)
-    except OutputExists as e:
-        raise click.ClickException(f"{e.path} already exists (use --force to overwrite)") from None
-    except (ArchiveError, ModelFileError, ValueError) as e:
-        raise click.ClickException(str(e)) from None
-    except OSError as e:
-        if isinstance(e, BrokenPipeError):
-            with contextlib.suppress(OSError):
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(141)
-        raise click.ClickException(_describe_os_error(e)) from None
-    except MemoryError:
-        raise click.ClickException("out of memory") from None
-
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
+    with signals_caught():
+        try:
+            result = fn(*args, **kwargs)
+            if console.signal is not None:  # its exception was swallowed (see on_signal) and the work got done first
+                click.echo(f"\ngmixpy: {'interrupted' if console.signal == signal.SIGINT else 'terminated'}; the work "
+                           "was already complete", err=True)
+                leave(130 if console.signal == signal.SIGINT else 143)
+            return result
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo(interrupted("interrupted"), err=True)
+            leave(130)
+        except Terminated:
+            click.echo(interrupted("terminated"), err=True)
+            leave(143)
+        except OutputExists as e:
+            raise click.ClickException(f"{e.path} already exists (use --force to overwrite)") from None
+        except (ArchiveError, ModelFileError, ValueError) as e:
+            raise click.ClickException(str(e)) from None
+        except OSError as e:
+            if isinstance(e, BrokenPipeError):
+                with contextlib.suppress(OSError):
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                sys.exit(141)
+            raise click.ClickException(_describe_os_error(e)) from None
+        except MemoryError:
+            raise click.ClickException("out of memory") from None
 
 
 def for_each(inputs, one) -> None:

@@ -41,6 +41,7 @@ class _Console:
         self.depth = 0
         self.announced = False
         self.watching = False
+        self.previous_hook = sys.unraisablehook  # the sys.unraisablehook that signals_caught replaces
 
 
 console = _Console()
@@ -52,6 +53,31 @@ def on_signal(signum, frame):
     swallowed there; the next progress report (raise_pending) raises it again."""
     console.signal = signum
     raise KeyboardInterrupt if signum == signal.SIGINT else Terminated()
+
+
+def _unraisable(hook_args) -> None:
+    """sys.unraisablehook while signals are caught: an interruption's exception that a C callback swallowed (see
+    on_signal) is not printed as "Exception ignored ..." with a traceback; raise_pending raises it again.  Anything
+    else goes to the hook that was there before."""
+    if isinstance(hook_args.exc_value, (KeyboardInterrupt, Terminated)):
+        return
+    console.previous_hook(hook_args)
+
+
+@contextlib.contextmanager
+def signals_caught():
+    """While the block runs, SIGINT and SIGTERM raise KeyboardInterrupt and Terminated (on_signal), also inside C
+    callbacks, where the exception is swallowed without a word (_unraisable) and raised again later."""
+    console.signal = None
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    console.previous_hook = sys.unraisablehook
+    sys.unraisablehook = _unraisable
+    try:
+        yield
+    finally:
+        sys.unraisablehook = console.previous_hook
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def leave(status: int):

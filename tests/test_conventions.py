@@ -147,6 +147,31 @@ def test_ctrl_c_at_any_moment(text, tmp_path, delay):
     assert not (tmp_path / "out.gmx").exists() and no_temporaries(tmp_path)
 
 
+def test_a_signal_inside_a_c_callback_is_not_printed(monkeypatch):
+    """Ctrl-C while llvmlite runs one of its ctypes callbacks (Numba loading or compiling a kernel) raises inside
+    the callback, where Python swallows the exception and prints "Exception ignored ..." with a traceback: that is
+    kept quiet, and the interruption is raised again afterwards.  Other swallowed exceptions are still reported."""
+    import ctypes
+
+    from gmixpy import console as c
+
+    reported = []
+    monkeypatch.setattr("sys.unraisablehook", lambda hook_args: reported.append(hook_args.exc_type))
+
+    def fail():
+        raise ValueError("a real bug")
+
+    interrupted = ctypes.CFUNCTYPE(None)(lambda: c.on_signal(signal.SIGINT, None))
+    failing = ctypes.CFUNCTYPE(None)(fail)
+    with c.signals_caught():
+        interrupted()  # the exception is swallowed by ctypes
+        failing()
+        with pytest.raises(KeyboardInterrupt):
+            c.raise_pending()
+    assert reported == [ValueError]
+    c.console.signal = None
+
+
 def test_ctrl_c_while_importing_the_command_line():
     """The interrupt lands while `gmixpy` imports its command line (made certain here by an import that raises
     KeyboardInterrupt)."""
