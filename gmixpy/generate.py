@@ -6,6 +6,7 @@ splitmix64 seeded by `seed`, so the same model, prompt and seed give the same te
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -19,7 +20,14 @@ BLOCK = 16  # bytes per kernel call: small enough to stream to a terminal as it 
 
 def generate_bytes(model: Model, prompt: bytes, n: int, temperature: float, seed: int, learn_prompt: bool,
                    emit: Callable[[bytes], object]) -> int:
-    """Feed `prompt`, then sample `n` bytes, passing them to `emit` in blocks.  Returns n."""
+    """Feed `prompt`, then sample `n` bytes, passing them to `emit` in blocks.  Returns n.  Raises ValueError for
+    a temperature that is not a finite number >= 0, a negative n or a seed outside [0, 2**64)."""
+    if not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a finite number >= 0, not {temperature!r}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, not {n!r}")
+    if not 0 <= seed < 1 << 64:
+        raise ValueError(f"seed must be in [0, 2**64), not {seed!r}")
     model.changed()
     if prompt:
         evaluate(model, prompt, learn_prompt)
