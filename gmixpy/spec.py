@@ -283,6 +283,9 @@ class Specification:
         for c in self.contexts:
             if isinstance(c, Active) and not (len(c.inputs) <= 32 and all(i in names for i in c.inputs)):
                 raise ValueError(f"active context {c.name!r}: at most 32 inputs, each a model input's name")
+        for m in self.of_type(Indirect):
+            if not 0 <= m.limit <= 65535:  # its update counts are 16-bit
+                raise ValueError(f"indirect model {m.name!r}: limit 0..65535")
         for m in self.of_type(ContextMap):
             if not (m.contexts and len(m.contexts) <= 64 and all(c in slots for c in m.contexts)):
                 raise ValueError(f"context map {m.name!r}: 1 to 64 known contexts")

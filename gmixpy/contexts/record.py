@@ -27,7 +27,7 @@ from .basic import LAST_BYTE, recent_byte
 KINDS = ("above", "above_left", "column", "distance")
 _M32 = 0xFFFFFFFF
 MAX_RECORD = ROTATING_HISTORY // 2 - 1  # records longer than this cannot look two records back
-_CONFIRMATIONS = 16  # a candidate period becomes the record length after this many confirmations
+_CONFIRMATIONS = 16  # a candidate period becomes the record length once confirmed more than this many times
 
 
 class RecordParams(NamedTuple):
