@@ -137,3 +137,136 @@ def generate_chunk(P, L, S, rng, temperature, out, n, prob):
             prob = predict(P, L, S)
         out[i] = byte - 256
     return prob
+
+
+# ---- the next byte's exact distribution ----------------------------------------------------------------------
+# Generation with top-k / top-p needs P(next byte = b) for all 256 b: the product of the bit predictions down the
+# bit tree, 255 predictions per byte.  Each branch starts from its parent's state, so the state that changes
+# within a byte (every family declares it as PER_BIT: generate.per_bit_views gathers uint8 views of those arrays)
+# is saved per depth in `buf` (7 rows) and restored before the second child.  Inside the tree no byte is
+# completed, so nothing that only changes at byte boundaries (PPMd's arena, the LSTM, the rotating history) is
+# touched, and learning is off, so long-term memory is only read.
+
+@njit(inline="always")
+def _save(views, buf, row):
+    at = 0
+    for a in views:
+        for i in range(a.shape[0]):
+            buf[row, at + i] = a[i]
+        at += a.shape[0]
+
+
+@njit(inline="always")
+def _restore(views, buf, row):
+    at = 0
+    for a in views:
+        for i in range(a.shape[0]):
+            a[i] = buf[row, at + i]
+        at += a.shape[0]
+
+
+@njit(inline="always")
+def _byte_tree(P, L, S, views, buf, prob, tree):
+    """tree[node] = P(bit = 1) at every node of the next byte's bit tree (node = the bits so far with a leading 1,
+    1..255), from the state just after the byte's first prediction `prob`; that state is restored at the end."""
+    tree[1] = prob
+    _save(views, buf, 0)
+    node = 1
+    depth = 0
+    while True:
+        while depth < 7:  # down the 0 branches
+            update(P, L, S, 0, False)
+            node = 2 * node
+            depth += 1
+            tree[node] = predict(P, L, S)
+            if depth < 7:
+                _save(views, buf, depth)
+        while depth > 0 and (node & 1) == 1:  # up past the 1 branches already done
+            node >>= 1
+            depth -= 1
+        if depth == 0:
+            break
+        node >>= 1  # the parent of a 0 branch: now its 1 branch
+        depth -= 1
+        _restore(views, buf, depth)
+        update(P, L, S, 1, False)
+        node = 2 * node + 1
+        depth += 1
+        tree[node] = predict(P, L, S)
+        if depth < 7:
+            _save(views, buf, depth)
+    _restore(views, buf, 0)
+
+
+@njit(inline="always")
+def _tree_distribution(tree, temperature, tempered, dist):
+    """dist[b] = P(next byte = b): the product down the tree of the bit probabilities as generate_chunk samples
+    them (logistic(logit(p) / temperature)), in float64."""
+    for node in range(1, 256):
+        tempered[node] = np.float64(logistic(logit(tree[node]) / np.float32(temperature)))
+    for b in range(256):
+        q = 1.0
+        node = 1
+        for j in range(7, -1, -1):
+            bit = (b >> j) & 1
+            q *= tempered[node] if bit else 1.0 - tempered[node]
+            node = 2 * node + bit
+        dist[b] = q
+
+
+@njit(inline="always")
+def _choose(dist, order, top_k, top_p, u):
+    """A byte drawn with uniform u in [0, 1) from the top_k most likely bytes (0: all), cut further to the
+    smallest most likely set whose mass is at least top_p of theirs; ties go to the smaller byte."""
+    for i in range(256):
+        order[i] = i
+    for i in range(1, 256):  # insertion sort, most likely first; stable, so ties keep byte order
+        b = order[i]
+        j = i - 1
+        while j >= 0 and dist[order[j]] < dist[b]:
+            order[j + 1] = order[j]
+            j -= 1
+        order[j + 1] = b
+    kept = 256 if top_k <= 0 or top_k >= 256 else top_k
+    mass = 0.0
+    for i in range(kept):
+        mass += dist[order[i]]
+    if top_p < 1.0:
+        cum = 0.0
+        for i in range(kept):
+            cum += dist[order[i]]
+            if cum >= top_p * mass:
+                kept = i + 1
+                mass = cum
+                break
+    target = u * mass
+    cum = 0.0
+    for i in range(kept):
+        cum += dist[order[i]]
+        if target < cum:
+            return order[i]
+    return order[kept - 1]
+
+
+@njit(_nrt=False)
+def byte_tree(P, L, S, views, buf, prob, tree, temperature, tempered, dist):
+    """The next byte's bit tree (tree) and distribution (dist) at temperature; the state is left unchanged."""
+    _byte_tree(P, L, S, views, buf, prob, tree)
+    _tree_distribution(tree, temperature, tempered, dist)
+
+
+@njit(_nrt=False)
+def generate_chunk_truncated(P, L, S, views, buf, tree, tempered, dist, order, rng, temperature, top_k, top_p, out,
+                             n, prob):
+    """generate_chunk that samples whole bytes from the exact next-byte distribution cut to top_k / top_p (one
+    uniform per byte), learning disabled; then walks the chosen byte's bits as generate_chunk would.  Returns the
+    prediction for the next bit."""
+    for i in range(n):
+        _byte_tree(P, L, S, views, buf, prob, tree)
+        _tree_distribution(tree, temperature, tempered, dist)
+        b = _choose(dist, order, top_k, top_p, next_uniform(rng))
+        for j in range(7, -1, -1):
+            update(P, L, S, (b >> j) & 1, False)
+            prob = predict(P, L, S)
+        out[i] = b
+    return prob
