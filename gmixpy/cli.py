@@ -511,5 +511,116 @@ def evaluate_command(model_path, file, frozen, quiet):
     run_guarded(body)
 
 
+@main.command()
+@click.argument("paths", nargs=-1, required=True, metavar="[MODEL] FILE")
+@click.option("-p", "--preset", type=_preset_choice(), help="Analyze with a fresh model of this preset instead of "
+              "a model file (the default with FILE alone: default).")
+@click.option("--frozen", is_flag=True, help="Learning disabled (the language-model setting); by default the model "
+              "learns as it reads, exactly as compression does.")
+@click.option("--tsv", type=click.Path(dir_okay=False), help="Write every row's numbers as TSV.")
+@click.option("--html", type=click.Path(dir_okay=False), help="Write the surprise map: a self-contained page with "
+              "the text shaded by each byte's cost (the first --map-bytes bytes; the totals cover the whole file).")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Draw the per-row bars as PNG (needs gmixpy[plot]).")
+@click.option("--archive", type=click.Path(dir_okay=False), help="Also write the archive coded on the way, "
+              "byte-identical to `gmixpy compress`'s (not with --frozen).")
+@click.option("--map-bytes", default=262144, show_default=True, type=click.IntRange(0, 1 << 24), metavar="BYTES",
+              help="Bytes of the file drawn in the HTML map (at most 16 MiB; pages grow about 3 to 5 bytes per byte).")
+@click.option("--sort", default="bpb", show_default=True, type=click.Choice(["bpb", "weight", "order"]),
+              help="Order of the table's rows: bits per byte alone, weight, or the specification's order.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def analyze(paths, preset, frozen, tsv, html, plot, archive, map_bytes, sort, force, quiet):
+    """Run FILE through MODEL (or a fresh --preset) and report, for every model input and every mixer, the bits
+    per byte it alone would give, the weight the network gives it, and the ensemble's bits per byte.
+
+    \b
+    Examples:
+      gmixpy analyze book.txt --html book.html                  # a fresh `default` model, learning
+      gmixpy analyze shakespeare.gmxm heldout.txt --frozen --tsv rows.tsv --plot rows.png
+    The HTML page shows the first --map-bytes bytes (256 KiB) shaded and says how many more there are.
+    """
+    from .files import OutputExists, same_file
+
+    if len(paths) > 2:
+        raise click.UsageError("give MODEL FILE, or FILE with --preset")
+    if len(paths) == 2 and preset:
+        raise click.UsageError("--preset and MODEL exclude each other: the model file fixes the specification")
+    model_path, file = (paths[0], paths[1]) if len(paths) == 2 else (None, paths[0])
+    if archive and frozen:
+        raise click.UsageError("--archive needs learning (decompression learns): drop --frozen")
+    outputs = [p for p in (tsv, html, plot, archive) if p]
+    if len(set(outputs)) < len(outputs):
+        raise click.UsageError("each output needs its own path")
+
+    def body():
+        from . import serialize
+        from .analysis import analyze_file
+        from .files import atomic_output
+        from .model import Model
+
+        for out in outputs:
+            if same_file(file, out) or (model_path and same_file(model_path, out)):
+                raise ValueError(f"{out} is one of the inputs: choose another output")
+            if os.path.exists(out) and not force:
+                raise OutputExists(f"{out} already exists (use --force to overwrite)")
+        if plot:
+            from .plot import pyplot
+
+            pyplot()  # a missing extra is reported before the run, not after it
+        model = serialize.load(model_path) if model_path else Model.new(preset or "default")
+        bar = Bar(os.path.getsize(file), "analyze", quiet)
+        try:
+            result = analyze_file(model, file, learn=not frozen, map_bytes=map_bytes, archive_path=archive,
+                                  force=force, preset=None if model_path else (preset or "default"),
+                                  source=f"model {model_path}" if model_path else f"preset {preset or 'default'}",
+                                  progress=bar)
+        finally:
+            bar.close()
+        click.echo(f"{file}: " + result.table(sort))
+        writers = []
+        if tsv:
+            writers.append((tsv, lambda f: f.write(result.tsv().encode())))
+        if html:
+            from .report_html import render
+
+            writers.append((html, lambda f: f.write(render(result, os.path.basename(file)).encode())))
+        if plot:
+            from .plot import plot_analysis
+
+            writers.append((plot, lambda f: plot_analysis(result, f, f"{os.path.basename(file)}: {result.source}")))
+        for path, write in writers:
+            with atomic_output(path, force) as f:
+                write(f)
+            if not quiet:
+                click.echo(f"wrote {path} ({os.path.getsize(path):,} bytes)", err=True)
+
+    run_guarded(body, kept=f"{file} is intact")
+
+
+@main.command()
+@click.argument("metrics", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@click.option("--title", help="Title of the picture.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite the output if it exists.")
+def plot(metrics, output, title, force):
+    """Draw training and held-out bits per byte against bytes seen, from the TSV files `train --metrics` writes
+    (one colour per file), as PNG.  Needs matplotlib: pip install 'gmixpy[plot]'.
+
+    \b
+    Example:  gmixpy plot train.tsv -o curve.png
+    """
+    def body():
+        from .files import atomic_output
+        from .plot import plot_metrics, pyplot, read_metrics
+
+        pyplot()
+        for path in metrics:
+            read_metrics(path)  # a bad file is reported before anything is written
+        with atomic_output(output, force) as f:
+            plot_metrics(list(metrics), f, title or "")
+
+    run_guarded(body)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -6,11 +6,13 @@ progress, and calls again.  No Python runs per byte.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ._jit import njit
 from .coder.arithmetic import MAX_BYTES_PER_BIT, decode_bit, decode_start, encode_bit, encode_flush
-from .mixer.sigmoid import log64, logistic, logit
+from .mixer.sigmoid import log64, logistic, logistic_many, logit
 from .predictor import has_room, predict, update
 
 OUT_BYTES_PER_BYTE = 8 * MAX_BYTES_PER_BIT  # worst-case coded bytes per input byte
@@ -137,6 +139,112 @@ def generate_chunk(P, L, S, rng, temperature, out, n, prob):
             prob = predict(P, L, S)
         out[i] = byte - 256
     return prob
+
+
+# ---- analysis ---------------------------------------------------------------------------------------------------
+
+class AnalysisSums(NamedTuple):
+    """What analyze_chunk accumulates (gmixpy/analysis.py reads it).  Rows are the model inputs in
+    Specification.input_names() order, then the mixers in specification order (the final mixer last)."""
+    bits: np.ndarray           # float64[rows], bits each row's logit alone would have cost (see analyze_chunk)
+    product: np.ndarray        # float64[rows], scratch: the current byte's probabilities multiplied so far
+    logits: np.ndarray         # float32[rows rounded up to 8], scratch for logistic_many
+    active: np.ndarray         # int64[rows], bits at which the row's logit was not 0
+    weight0: np.ndarray        # float64[inputs], sum over bits and layer-0 mixers of |weight| on each input
+    contribution0: np.ndarray  # float64[inputs], the same of |weight * input|
+    weight_final: np.ndarray   # float64[final width], sum over bits of the final mixer's |weight| on each input
+    contribution_final: np.ndarray  # float64[final width], the same of |weight * input|
+    ensemble: np.ndarray       # float64[1], bits of the coded probabilities
+    counted: np.ndarray        # int64[1], bits counted
+    costs: np.ndarray          # float32[map bytes], bits of each of the first bytes (the surprise map)
+
+
+_EPS = np.float32(0.0001)
+_ONE_MINUS_EPS = np.float32(1.0) - np.float32(0.0001)
+
+
+@njit(inline="always")
+def _analysis_bit(P, L, S, A, bit):
+    """Add one bit's observations to A (after predict, before update: the weights the prediction used)."""
+    x0 = S.mixer.inputs0
+    x1 = S.mixer.inputs1
+    n_in = A.weight0.shape[0]
+    n_mix = P.mixer.slot.shape[0]
+    n_rows = A.bits.shape[0]
+    logits = A.logits
+    for i in range(n_in):
+        logits[i] = x0[i]
+    for k in range(n_mix):
+        layer = P.mixer.layer[k]
+        if layer == 0:
+            logits[n_in + k] = x0[P.mixer.output[k]]
+        elif layer == 1:
+            logits[n_in + k] = x1[P.mixer.output[k]]
+        else:
+            logits[n_in + k] = S.mixer.final[0]
+    for i in range(n_rows):
+        if logits[i] != np.float32(0.0):
+            A.active[i] += 1
+    logistic_many(logits, n_rows)
+    for i in range(n_rows):
+        q = logits[i]  # clamped as predict clamps the coded probability
+        if q < _EPS:
+            q = _EPS
+        elif q > _ONE_MINUS_EPS:
+            q = _ONE_MINUS_EPS
+        A.product[i] *= np.float64(q) if bit else 1.0 - np.float64(q)
+    weights = L.mixer.weights
+    for k in range(n_mix):
+        if P.mixer.layer[k] != 0:
+            break
+        at = L.mixer.table[S.mixer.entry[k], 0] - 1
+        if at >= 0:  # a weight set not allocated yet is all zeros
+            for i in range(n_in):
+                w = weights[at + i]
+                A.weight0[i] += abs(np.float64(w))
+                A.contribution0[i] += abs(np.float64(w * x0[i]))
+    final = n_mix - 1
+    at = L.mixer.table[S.mixer.entry[final], 0] - 1
+    if at >= 0:
+        for j in range(P.mixer.width[final]):
+            w = weights[at + j]
+            A.weight_final[j] += abs(np.float64(w))
+            A.contribution_final[j] += abs(np.float64(w * x1[j]))
+    A.counted[0] += 1
+
+
+@njit(_nrt=False)
+def analyze_chunk(P, L, S, C, A, data, pos, end, learn, out, out_pos, offset):
+    """compress_chunk (learning when `learn`) that also accumulates the analysis sums A; the coded bytes are
+    exactly compress_chunk's (the analysis only reads the state).  A row's cost is -log2 of the probability
+    its logit gives the bit through logistic, clamped to [1e-4, 1 - 1e-4] as the coded probability is (an
+    inactive input, 0, costs 1 bit); a byte's probabilities are multiplied in float64 and its cost taken once
+    per byte.  data[0] is byte `offset` of the input (where its cost goes in A.costs).  Returns (pos reached,
+    out_pos)."""
+    n_rows = A.bits.shape[0]
+    n_map = A.costs.shape[0]
+    while pos < end:
+        if learn and not has_room(P, L):
+            break
+        c = np.int64(data[pos])
+        byte_bits = 0.0
+        for j in range(7, -1, -1):
+            bit = (c >> j) & 1
+            p = predict(P, L, S)
+            out_pos = encode_bit(C, bit, p, out, out_pos)
+            pf = np.float64(p)
+            cost = -log64(pf if bit else 1.0 - pf) / _LN2
+            A.ensemble[0] += cost
+            byte_bits += cost
+            _analysis_bit(P, L, S, A, bit)
+            update(P, L, S, bit, learn)
+        for i in range(n_rows):
+            A.bits[i] -= log64(A.product[i]) / _LN2
+            A.product[i] = 1.0
+        if offset + pos < n_map:
+            A.costs[offset + pos] = byte_bits
+        pos += 1
+    return pos, out_pos
 
 
 # ---- the next byte's exact distribution ----------------------------------------------------------------------
