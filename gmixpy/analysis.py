@@ -22,7 +22,8 @@ compression does (learning; or frozen, learn=False) and returns an `Analysis`:
 * **per-byte costs** of the first `map_bytes` bytes, for the surprise map (report_html.py).
 
 All of it is accumulated inside the compiled kernel (engine.analyze_chunk): per row a float64 sum and a per-byte
-product, never an array per bit.  It costs about a third more time than compression (see the README).
+product (one log per byte and row), never an array per bit.  It costs about 15% more time than compression with
+`default` and 40% more with `tiny` (see the README).
 """
 from __future__ import annotations
 

@@ -424,7 +424,8 @@ def generate(model_path, prompt, prompt_file, n_bytes, temperature, seed, learn_
              echo_prompt, output, force, quiet):
     """Generate text from MODEL with learning disabled: bit by bit as gmix, or, with --top-k / --top-p, byte by
     byte from the exact next-byte distribution (computed from the model's 255 bit predictions down the byte's bit
-    tree, so 10 to 30 times slower: about 1,000 bytes per second with `default`, against 10,000 to 15,000).
+    tree: about 15 times slower than plain sampling with `default`, 1,000 to 1,400 bytes per second against
+    20,000 with a trained model; 30 times with `tiny`).
 
     \b
     Examples:
@@ -523,8 +524,9 @@ def evaluate_command(model_path, file, frozen, quiet):
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw the per-row bars as PNG (needs gmixpy[plot]).")
 @click.option("--archive", type=click.Path(dir_okay=False), help="Also write the archive coded on the way, "
               "byte-identical to `gmixpy compress`'s (not with --frozen).")
-@click.option("--map-bytes", default=262144, show_default=True, type=click.IntRange(0, 1 << 24), metavar="BYTES",
-              help="Bytes of the file drawn in the HTML map (at most 16 MiB; pages grow about 3 to 5 bytes per byte).")
+@click.option("--map-bytes", default=262144, show_default=True, type=click.IntRange(0, 1 << 22), metavar="BYTES",
+              help="Bytes of the file drawn in the HTML map (at most 4 MiB; the page takes about 7 bytes per byte "
+              "of text shown).")
 @click.option("--sort", default="bpb", show_default=True, type=click.Choice(["bpb", "weight", "order"]),
               help="Order of the table's rows: bits per byte alone, weight, or the specification's order.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist.")
