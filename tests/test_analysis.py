@@ -17,7 +17,7 @@ import gmixpy
 from gmixpy import serialize
 from gmixpy.analysis import analyze, analyze_stream
 from gmixpy.chunks import evaluate, trace
-from gmixpy.model import Model
+from gmixpy.model import Model, walk
 from gmixpy.report_html import cost_class, render
 from helpers import assert_one_line_error, no_temporaries, run, save_trained_tiny, trained_tiny, usage_error
 
@@ -104,6 +104,17 @@ def test_weights_measure_the_weight_sets_used(alice):
     assert not fresh.l0_weight[:n_in].any() and not np.nan_to_num(fresh.final_weight).any()
 
 
+def test_frozen_analysis_leaves_long_term_memory_alone(alice):
+    """With learning disabled the analysis writes no long-term memory (tables, weights, LSTM: bit-identical), and it
+    measures what frozen evaluation measures."""
+    model = trained_tiny(alice[:8000])
+    before = model.copy()
+    got = analyze(model, alice[8000:11000], learn=False)
+    for (name, a), (_, b) in zip(walk(model.ltm), walk(before.ltm)):
+        assert np.array_equal(a, b), name
+    assert got.ensemble_bits == pytest.approx(evaluate(before.copy(), alice[8000:11000], learn=False), rel=1e-12)
+
+
 def test_analysis_archive_is_byte_identical(text, tmp_path):
     out = io.BytesIO()
     analyze_stream(Model.new("tiny"), io.BytesIO(text), archive=out, preset="tiny")
@@ -179,9 +190,9 @@ def test_html_page_in_chromium(tmp_path, alice):
     proc = subprocess.run(base + ["--window-size=1200,900", f"--screenshot={shot}", page.as_uri()],
                           capture_output=True, timeout=120)
     assert proc.returncode == 0 and shot.exists(), proc.stderr[-2000:]
-    import matplotlib.image
+    matplotlib_image = pytest.importorskip("matplotlib.image", reason="reading the screenshot needs gmixpy[plot]")
 
-    pixels = matplotlib.image.imread(str(shot))
+    pixels = matplotlib_image.imread(str(shot))
     assert pixels.shape[:2] == (900, 1200)
     # the page is drawn: many colours, shades of the map among them (red well above blue somewhere)
     rgb = pixels[..., :3].reshape(-1, 3)
