@@ -88,21 +88,20 @@ def plot_analysis(a: Analysis, out: BinaryIO, title: str = "") -> None:
     weight = np.nan_to_num(a.weight()[rows])
     colors = ["C0" if a.kinds[i] == "input" else "C1" for i in rows]
     height = max(4.0, 0.16 * len(rows) + 1.5)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, height), dpi=100, sharey=True,
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, height), dpi=100, sharey=True, layout="constrained",
                                       gridspec_kw={"width_ratios": [3, 2]})
     y = np.arange(len(rows))
     left.barh(y, bpb, color=colors, height=0.8)
     left.axvline(a.ensemble_bpb, color="red", linewidth=1, label=f"ensemble {a.ensemble_bpb:.3f}")
     left.set_yticks(y, [a.names[i] for i in rows], fontsize=6)
-    left.invert_yaxis()
+    left.set_ylim(len(rows) - 0.4, -0.6)  # best at the top, no empty margin
     left.set_xlabel("bits per byte, the row alone (blue: model inputs, orange: mixers)")
     left.set_xlim(0, max(8.0, float(bpb.max()) * 1.02))
     left.legend(loc="lower right")
     right.barh(y, weight, color=colors, height=0.8)
-    right.set_xlabel("mean |weight|: layer-0 mixers (inputs), final mixer (mixers)")
+    right.set_xlabel("mean |weight|\n(inputs: layer-0 mixers; mixers: final mixer)")
     for ax in (left, right):
         ax.grid(True, axis="x", alpha=0.3)
     fig.suptitle(title or "gmixpy analysis")
-    fig.tight_layout()
     fig.savefig(out, format="png")
     plt.close(fig)
