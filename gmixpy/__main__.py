@@ -1,3 +1,27 @@
-from .cli import main
+"""The `gmixpy` command and `python -m gmixpy`.
 
-main(prog_name="gmixpy")
+Ctrl-C while Python is still importing the command line (the first fraction of a second) gives the same one line
+and exit status 130 as later on, not a traceback.
+"""
+import os
+import signal
+import sys
+
+
+def run() -> None:
+    try:
+        from .cli import main
+        from .console import console
+
+        console.process = True  # interruptions end this process at once (console.leave)
+    except KeyboardInterrupt:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        sys.stderr.write("\ngmixpy: interrupted; no partial output was left\n")
+        sys.stderr.flush()
+        os._exit(130)
+    main(prog_name="gmixpy")
+
+
+if __name__ == "__main__":
+    run()

@@ -15,18 +15,13 @@ def _source_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-cold = False  # True when this source tree's kernels have not been compiled yet (the first run takes minutes)
-
-
 def configure_cache() -> None:
-    global cold
     if os.environ.get("NUMBA_CACHE_DIR"):
         return
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gmixpy" / "numba"
     target = base / _source_hash()
     try:
         target.mkdir(parents=True, exist_ok=True)
-        cold = not any(target.iterdir())
     except OSError:
         return  # Numba falls back to __pycache__ beside the sources
     os.environ["NUMBA_CACHE_DIR"] = str(target)

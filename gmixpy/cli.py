@@ -1,14 +1,17 @@
 """The gmixpy command line.
 
 Every command reports errors as one line on stderr with exit status 1 (usage errors: 2), never a traceback;
-Ctrl-C exits with 130 and SIGTERM with 143, leaving no partial output.  Progress bars and summaries go to stderr,
-so `-o -` output on stdout stays clean.
+Ctrl-C exits with 130 and SIGTERM with 143, leaving no partial output.  Progress, notices and summaries go to
+stderr (see console.py), so `-o -` output on stdout stays clean.  The conventions of xz and zstd hold where they
+fit: -c/--stdout, -k/--keep (inputs are never deleted anyway), `gmixpy -d` for decompress, several inputs each to
+its own output, -v/-q, "-" for stdin and stdout, no compressed data to a terminal without -f.
 """
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -17,14 +20,21 @@ import time
 import click
 
 from . import __version__
-
-
-class Terminated(BaseException):
-    """SIGTERM, turned into an exception so that clean-up runs."""
-
-
-def _on_sigterm(signum, frame):
-    raise Terminated()
+from .console import (
+    NORMAL,
+    QUIET,
+    VERBOSE,
+    Bar,
+    Stopwatch,
+    Terminated,
+    console,
+    leave,
+    raise_pending,
+    shown,
+    signals_caught,
+    summary,
+    watch_compiles,
+)
 
 
 def _describe_os_error(e: OSError) -> str:
@@ -42,18 +52,17 @@ def _describe_os_error(e: OSError) -> str:
     return f"{name + ': ' if name else ''}{e.strerror or e}"
 
 
-def run_guarded(fn, *args, kept: str = "", left: str = "no partial output was left", checkpoint: str | None = None,
+def run_guarded(fn, *args, kept: str = "", left="no partial output was left", checkpoint: str | None = None,
                 **kwargs):
     """Run a command body, turning every expected failure into one line and an exit status.  On an interruption
-    the line says what was `kept`, whether this run wrote a `checkpoint` to resume from, and what was `left`."""
+    the line says what was `kept`, whether this run wrote a `checkpoint` to resume from, and what was `left` (a
+    string, or a function giving it at that moment)."""
     from .archive import ArchiveError
     from .files import OutputExists
     from .serialize import ModelFileError
 
     started = time.time()
-    from . import _cache
-    if _cache.cold and sys.stderr.isatty():  # else a silent minute at 0% looks like a hang
-        click.echo("gmixpy: first run of this version: compiling the kernels (a few minutes, once)", err=True)
+    watch_compiles()
 
     def interrupted(how: str) -> str:
         said = [f"gmixpy: {how}"] + ([kept] if kept else [])
@@ -64,59 +73,52 @@ def run_guarded(fn, *args, kept: str = "", left: str = "no partial output was le
                 ours = False
             said.append(f"resume from the last checkpoint with: gmixpy resume {checkpoint}" if ours
                         else "no checkpoint had been written yet")
-        return "\n" + "; ".join(said + [left])
+        return "\n" + "; ".join(said + [left() if callable(left) else left])
 
-    old = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        return fn(*args, **kwargs)
-    except (click.ClickException, click.exceptions.Exit, click.Abort):
-        raise
-    except KeyboardInterrupt:
-        click.echo(interrupted("interrupted"), err=True)
-        sys.exit(130)
-    except Terminated:
-        click.echo(interrupted("terminated"), err=True)
-        sys.exit(143)
-    except (ArchiveError, OutputExists, ModelFileError, ValueError) as e:
-        raise click.ClickException(str(e)) from None
-    except OSError as e:
-        if isinstance(e, BrokenPipeError):
-            with contextlib.suppress(OSError):
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(141)
-        raise click.ClickException(_describe_os_error(e)) from None
-    except MemoryError:
-        raise click.ClickException("out of memory") from None
-
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-class Bar:
-    """A tqdm progress bar on stderr counting bytes (silent with --quiet or when total is 0)."""
-
-    def __init__(self, total, desc, quiet):
-        self.bar = None
-        if not quiet:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1000, file=sys.stderr,
-                            leave=False, dynamic_ncols=True, mininterval=0.5)
-
-    def __call__(self, n):
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
+    with signals_caught():
+        try:
+            result = fn(*args, **kwargs)
+            if console.signal is not None:  # its exception was swallowed (see on_signal) and the work got done first
+                click.echo(f"\ngmixpy: {'interrupted' if console.signal == signal.SIGINT else 'terminated'}; the work "
+                           "was already complete", err=True)
+                leave(130 if console.signal == signal.SIGINT else 143)
+            return result
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo(interrupted("interrupted"), err=True)
+            leave(130)
+        except Terminated:
+            click.echo(interrupted("terminated"), err=True)
+            leave(143)
+        except OutputExists as e:
+            raise click.ClickException(f"{e.path} already exists (use --force to overwrite)") from None
+        except (ArchiveError, ModelFileError, ValueError) as e:
+            raise click.ClickException(str(e)) from None
+        except OSError as e:
+            if isinstance(e, BrokenPipeError):
+                with contextlib.suppress(OSError):
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                sys.exit(141)
+            raise click.ClickException(_describe_os_error(e)) from None
+        except MemoryError:
+            raise click.ClickException("out of memory") from None
 
 
-def summary(label, n_in, n_out, seconds, bits_base=None):
-    bpb = 8.0 * (n_out if bits_base is None else bits_base) / n_in if n_in else 0.0
-    rate = n_in / 1000.0 / seconds if seconds > 0 else 0.0
-    return (f"{label}: {n_in:,} -> {n_out:,} bytes, {bpb:.4f} bits per byte, {seconds:.2f} s, "
-            f"{rate:.2f} KB/s")
+def for_each(inputs, one) -> None:
+    """one(input) for every input in order.  As with xz, an input that fails is reported in its one line and the
+    others go on; the exit status is then 1.  (An interruption stops them all.)"""
+    failed = False
+    for name in inputs:
+        try:
+            one(name)
+        except click.ClickException as e:
+            if len(inputs) == 1:
+                raise
+            e.show()
+            failed = True
+    if failed:
+        sys.exit(1)
 
 
 def _preset_choice():
@@ -128,7 +130,7 @@ def _preset_choice():
 def checkpoint_options(what: str):
     """--checkpoint-every and --checkpoint, as compress and train take them."""
     def apply(command):
-        command = click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False),
+        command = click.option("--checkpoint", "checkpoint_path", type=click.Path(),
                                help="Checkpoint path (default: OUTPUT.ckpt).")(command)
         return click.option("--checkpoint-every", type=click.IntRange(min=1), metavar="BYTES",
                             help=f"Write a resumable checkpoint every BYTES of {what}.")(command)
@@ -140,7 +142,84 @@ def checkpoint_target(output: str, checkpoint_every: int | None, checkpoint_path
     return (checkpoint_path or output + ".ckpt") if checkpoint_every else None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def output_option(help: str, **kwargs):
+    """-o/--output, shown as FILE in every command."""
+    return click.option("-o", "--output", metavar="FILE", help=help, **kwargs)
+
+
+def verbosity_options(command):
+    """-q/--quiet and -v/--verbose (see console.py); the command passes them to set_verbosity."""
+    command = click.option("-v", "--verbose", is_flag=True,
+                           help="Also when stderr is not a terminal (a log): a progress line every tenth.")(command)
+    return click.option("-q", "--quiet", is_flag=True,
+                        help="Errors only: no progress, notices or summary.")(command)
+
+
+def set_verbosity(quiet: bool, verbose: bool = False) -> None:
+    console.verbosity = QUIET if quiet else VERBOSE if verbose else NORMAL
+
+
+def stdout_keep_options(command):
+    """-c/--stdout and -k/--keep, as in xz, gzip and zstd."""
+    command = click.option("-k", "--keep", is_flag=True,
+                           help="Keep the input files: always so (gmixpy never deletes its inputs); accepted for "
+                           "xz and gzip habits.")(command)
+    return click.option("-c", "--stdout", "to_stdout", is_flag=True, help="Write to stdout (like -o -).")(command)
+
+
+def one_output(inputs: tuple[str, ...], output: str | None, to_stdout: bool) -> str | None:
+    """The output that -o or -c names (None: each input's default), checked against the inputs."""
+    if to_stdout:
+        if output not in (None, "-"):
+            raise click.UsageError("-c writes to stdout: do not also give -o")
+        output = "-"
+    if output is not None and output != "-" and len(inputs) > 1:
+        raise click.UsageError("-o names one output: with several inputs, leave it out (each input gets its own)")
+    if list(inputs).count("-") > 1:
+        raise click.UsageError("stdin (-) can be read only once")
+    return output
+
+
+def interrupted_outside() -> None:
+    """Ctrl-C outside a command's work (parsing arguments, importing): the same one line and status as inside."""
+    click.echo("\ngmixpy: interrupted; no partial output was left", err=True)
+    leave(130)
+
+
+_DECOMPRESS_SHORT = re.compile(r"-[a-zA-Z]*d[a-zA-Z]*")
+
+
+def decompress_shorthand(args: list[str]) -> list[str]:
+    """`gmixpy -d ARGS` is `gmixpy decompress ARGS`, as `xz -d`; so are clusters such as -dc, -dk or -dcf
+    (`decompress -c`, ...) and --decompress.  Only as the first argument."""
+    if args and (args[0] == "--decompress" or _DECOMPRESS_SHORT.fullmatch(args[0])):
+        rest = "" if args[0] == "--decompress" else args[0][1:].replace("d", "", 1)
+        return ["decompress"] + (["-" + rest] if rest else []) + args[1:]
+    return args
+
+
+class Gmixpy(click.Group):
+    """The top-level command: the -d shorthand, a fresh verbosity for every command (tests run several in one
+    process), and Ctrl-C outside a command's work given the same one line and exit status as inside it."""
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, decompress_shorthand(list(args)))
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            interrupted_outside()
+
+    def invoke(self, ctx):
+        console.verbosity = NORMAL
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            interrupted_outside()
+
+
+@click.group(cls=Gmixpy, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="gmixpy")
 def main():
     """gmixpy: a byte-level language model built from context-mixing compression (a Python port of gmix).
@@ -149,6 +228,7 @@ def main():
     Examples:
       gmixpy compress book.txt               # writes book.txt.gmx
       gmixpy decompress book.txt.gmx -o copy.txt
+      gmixpy -d book.txt.gmx                 # the same as decompress, as with xz; -dc writes to stdout
       gmixpy info book.txt.gmx
       gmixpy train corpus/ -o corpus.gmxm --test heldout.txt
       gmixpy generate corpus.gmxm --prompt "ROMEO:" -n 500 -t 0.8
@@ -158,38 +238,58 @@ def main():
     """
 
 
-@main.command()
-@click.argument("input", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", help="Output path (default: INPUT.gmx; '-' for stdout).")
+@main.command(short_help="Compress files into .gmx archives.")
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@output_option("Output path (default: INPUT.gmx; stdout for stdin; '-' for stdout); one input only.")
+@stdout_keep_options
 @click.option("-p", "--preset", default="default", show_default=True, type=_preset_choice(),
               help="Model preset (not with --model).")
-@click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
+@click.option("-m", "--model", "model_path", metavar="FILE", type=click.Path(),
               help="Start from this trained model file; decompressing then needs the same file.")
 @checkpoint_options("input")
-@click.option("-f", "--force", is_flag=True, help="Overwrite the output if it exists.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@click.option("-f", "--force", is_flag=True,
+              help="Overwrite existing outputs; write compressed data to a terminal.")
+@verbosity_options
 @click.pass_context
-def compress(ctx, input, output, preset, model_path, checkpoint_every, checkpoint_path, force, quiet):
-    """Compress INPUT ('-' for stdin) into a .gmx archive.
+def compress(ctx, inputs, output, to_stdout, keep, preset, model_path, checkpoint_every, checkpoint_path, force,
+             quiet, verbose):
+    """Compress each INPUT ('-' for stdin) into its own .gmx archive.
 
     \b
     Examples:
       gmixpy compress data/alice29.txt -o alice.gmx --preset fast
+      gmixpy compress a.txt b.txt            # writes a.txt.gmx and b.txt.gmx
       gmixpy compress big.txt --model shakespeare.gmxm
       gmixpy compress big.txt --checkpoint-every 1000000   # then, if interrupted: gmixpy resume big.txt.gmx.ckpt
+      tar c dir | gmixpy compress - > dir.tar.gmx
     """
-    from .files import same_file
-
-    if output is None:
-        if input == "-":
-            raise click.UsageError("reading stdin needs -o OUTPUT (or -o - for stdout)")
-        output = input + ".gmx"
-    if same_file(input, output):
-        raise click.ClickException("input and output are the same file")
+    set_verbosity(quiet, verbose)
+    output = one_output(inputs, output, to_stdout)
+    if to_stdout and len(inputs) > 1:
+        raise click.UsageError("-c with several inputs would concatenate archives, which gmixpy does not decode: "
+                               "compress one input at a time")
     if model_path and ctx.get_parameter_source("preset") == click.core.ParameterSource.COMMANDLINE:
         raise click.UsageError("--preset and --model exclude each other: the model file fixes the specification")
-    if checkpoint_every and (input == "-" or output == "-"):
+    outputs = {name: output or ("-" if name == "-" else name + ".gmx") for name in inputs}
+    if checkpoint_every and "-" in list(inputs) + list(outputs.values()):
         raise click.UsageError("checkpoints need a file as input and as output")
+    if checkpoint_path and len(inputs) > 1:
+        raise click.UsageError("--checkpoint names one file: with several inputs, leave it out (each run "
+                               "checkpoints to its OUTPUT.ckpt)")
+    if "-" in outputs.values() and not force and sys.stdout.isatty():
+        raise click.ClickException("compressed data not written to a terminal; use -f to force")
+
+    def one(input):
+        _compress_one(input, outputs[input], preset, model_path, checkpoint_every, checkpoint_path, force)
+
+    for_each(inputs, one)
+
+
+def _compress_one(input, output, preset, model_path, checkpoint_every, checkpoint_path, force):
+    from .files import same_file
+
+    if same_file(input, output):
+        raise click.ClickException(f"{input}: input and output are the same file")
     checkpoint_path = checkpoint_target(output, checkpoint_every, checkpoint_path)
 
     def body():
@@ -197,93 +297,125 @@ def compress(ctx, input, output, preset, model_path, checkpoint_every, checkpoin
 
         st = CompressState(input=input, output=output, preset=preset, model_path=model_path, force=force,
                            checkpoint_every=checkpoint_every or 0, checkpoint=checkpoint_path)
-        _compress_run(start_compression(st), st, quiet)
+        _compress_run(start_compression(st), st)
 
-    run_guarded(body, kept=f"{input} is intact", checkpoint=checkpoint_path)
+    run_guarded(body, kept=f"{shown(input, 'stdin')} is intact", checkpoint=checkpoint_path)
 
 
-def _compress_run(model, st, quiet):
+def _compress_run(model, st):
     from .runs import run_compression
 
-    start = time.perf_counter()
-    bar = Bar(st.size, "compress", quiet or not st.size)
-    bar(st.pos)
+    clock = Stopwatch()
+    bar = Bar(st.size, shown(st.input, "stdin"), initial=st.pos)
     try:
         total, end = run_compression(model, st, bar)
     finally:
         bar.close()
-    if not quiet:
-        click.echo(summary(st.input, total, end, time.perf_counter() - start), err=True)
+    if console.verbosity >= NORMAL:
+        click.echo(summary(shown(st.input, "stdin"), shown(st.output, "stdout"), total, end, clock), err=True)
 
 
-@main.command()
-@click.argument("input", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("-o", "--output", help="Output path (default: INPUT without .gmx; '-' for stdout).")
-@click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
-              help="The model file the archive was compressed with.")
-@click.option("-f", "--force", is_flag=True, help="Overwrite the output if it exists.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def decompress(input, output, model_path, force, quiet):
-    """Decompress a .gmx archive INPUT ('-' for stdin).  The output is written only once its CRC32 matches.
+@main.command(short_help="Decompress .gmx archives.")
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@output_option("Output path (default: INPUT without .gmx; stdout for stdin; '-' for stdout); one input only.")
+@stdout_keep_options
+@click.option("-m", "--model", "model_path", metavar="FILE", type=click.Path(),
+              help="The model file the archives were compressed with.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@verbosity_options
+def decompress(inputs, output, to_stdout, keep, model_path, force, quiet, verbose):
+    """Decompress each .gmx archive INPUT ('-' for stdin).  An output is written only once its CRC32 matches.
 
     \b
-    Example:  gmixpy decompress alice.gmx -o alice.txt
+    Examples:
+      gmixpy decompress alice.gmx -o alice.txt
+      gmixpy -d a.txt.gmx b.txt.gmx          # writes a.txt and b.txt
+      gmixpy -dc alice.gmx | less            # to stdout (several archives: one after the other)
     """
-    from .codec import decompress_file
-    from .files import atomic_output, open_input, same_file
+    set_verbosity(quiet, verbose)
+    output = one_output(inputs, output, to_stdout)
 
-    if output is None:
-        if input == "-" or not input.endswith(".gmx") or input == ".gmx":
-            raise click.UsageError("cannot derive the output name: pass -o OUTPUT")
-        output = input[:-4]
+    def one(input):
+        _decompress_one(input, output or _decompressed_name(input), model_path, force)
+
+    for_each(inputs, one)
+
+
+def _decompressed_name(input: str) -> str:
+    if input == "-":
+        return "-"
+    if not input.endswith(".gmx") or os.path.basename(input) == ".gmx":
+        raise click.ClickException(f"{input}: no .gmx suffix to remove: pass -o OUTPUT (or -c)")
+    return input[:-4]
+
+
+def _decompress_one(input, output, model_path, force):
+    from .files import same_file
+
     if same_file(input, output):
-        raise click.ClickException("input and output are the same file")
+        raise click.ClickException(f"{input}: input and output are the same file")
 
     def body():
         from . import serialize
+        from .codec import decompress_file, read_header
+        from .files import atomic_output, check_input, check_output, open_input
 
+        check_input(input)
+        check_output(output, force)
         model = serialize.load(model_path) if model_path else None
         with contextlib.ExitStack() as stack:
             src, size = stack.enter_context(open_input(input))
             if size is None:  # stdin: spool it, so that the stream length is known and bounds the decoder
-                spool = stack.enter_context(tempfile.TemporaryFile())
-                while block := src.read(1 << 20):
-                    spool.write(block)
-                size = spool.tell()
-                spool.seek(0)
-                src = spool
-            start = time.perf_counter()
-            from .codec import read_header
-
+                src, size = _spool(stack, src)
+            clock = Stopwatch()
             header = read_header(src, size)
             src.seek(0)
-            bar = Bar(header.length, "decompress", quiet or header.length == 0)
+            bar = Bar(header.length, shown(input, "stdin"))
             try:
                 with atomic_output(output, force) as dst:
                     decompress_file(src, dst, size, model=model, progress=bar)
             finally:
                 bar.close()
-        if not quiet:
-            click.echo(summary(input, header.length, size, time.perf_counter() - start), err=True)
+        if console.verbosity >= NORMAL:
+            click.echo(summary(shown(input, "stdin"), shown(output, "stdout"), header.length, size, clock,
+                               decompressing=True), err=True)
 
-    run_guarded(body, kept=f"{input} is intact")
+    run_guarded(body, kept=f"{shown(input, 'stdin')} is intact")
 
 
-@main.command()
-@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+def _spool(stack: contextlib.ExitStack, src):
+    """Copy a stream (stdin) to a temporary file (with a name): (that file at its start, its size)."""
+    spool = stack.enter_context(tempfile.NamedTemporaryFile(prefix="gmixpy-stdin-"))
+    while block := src.read(1 << 20):
+        spool.write(block)
+    size = spool.tell()
+    spool.seek(0)
+    return spool, size
+
+
+@main.command(short_help="Show an archive's header or a model file's summary.")
+@click.argument("file", type=click.Path(allow_dash=True))
 def info(file):
-    """Print the header of an archive (or the summary of a model file)."""
+    """Print the header of an archive, or the summary of a model file, FILE ('-' for stdin)."""
     from .codec import read_header
 
     def body():
-        with open(file, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
+        from .files import check_input
+
+        check_input(file)
+        with contextlib.ExitStack() as stack:
+            if file == "-":
+                f, size = _spool(stack, sys.stdin.buffer)
+            else:
+                f = stack.enter_context(open(file, "rb"))
+                size = os.fstat(f.fileno()).st_size
+            name = shown(file, "stdin")
             magic = f.read(4)
             f.seek(0)
             if magic == b"GMXP":
                 h = read_header(f, size)
                 bpb = 8.0 * size / h.length if h.length else 0.0
-                click.echo(f"file:                  {file}")
+                click.echo(f"file:                  {name}")
                 click.echo(f"format:                gmixpy archive, version {h.version}")
                 click.echo(f"original length:       {h.length:,} bytes")
                 click.echo(f"archive length:        {size:,} bytes ({bpb:.4f} bits per byte)")
@@ -295,41 +427,48 @@ def info(file):
             from . import serialize
 
             if serialize.is_model_file(magic):
-                for line in serialize.describe(file):
+                for line in serialize.describe(f.name if file == "-" else file, shown=name):
                     click.echo(line)
                 return
-            raise click.ClickException(f"{file}: not a gmixpy archive or model file")
+            raise click.ClickException(f"{name}: not a gmixpy archive or model file")
 
     run_guarded(body)
 
 
-@main.command()
-@click.argument("data", nargs=-1, required=True, type=click.Path())
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Model file to write.")
+@main.command(short_help="Train a model file on text (files, directories, stdin).")
+@click.argument("data", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@output_option("Model file to write.", required=True, type=click.Path())
 @click.option("-p", "--preset", default="default", show_default=True, type=_preset_choice(),
               help="Model preset for a new model (not with --from).")
-@click.option("--from", "from_model", type=click.Path(dir_okay=False), help="Fine-tune this saved model.")
-@click.option("--test", type=click.Path(dir_okay=False, exists=True),
+@click.option("--from", "from_model", metavar="FILE", type=click.Path(),
+              help="Fine-tune this saved model.")
+@click.option("--test", metavar="FILE", type=click.Path(),
               help="Held-out file: bits per byte measured at intervals on a copy of the model.")
 @click.option("--test-every", type=click.IntRange(min=1), metavar="BYTES",
-              help="Held-out interval (default: a tenth of the training data).")
-@click.option("--metrics", type=click.Path(dir_okay=False), help="Write bytes/train/held-out bits per byte (TSV).")
+              help="Interval of held-out measurements and metrics rows (default: a tenth of the training data; "
+              "1 MiB when reading stdin).")
+@click.option("--metrics", metavar="FILE", type=click.Path(),
+              help="Write the training curve at every interval (TSV: bytes, train_bpb, and test_bpb with --test).")
 @checkpoint_options("training data")
-@click.option("-f", "--force", is_flag=True, help="Overwrite the output model if it exists.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs (model, best model, metrics).")
+@verbosity_options
 @click.pass_context
 def train(ctx, data, output, preset, from_model, test, test_every, metrics, checkpoint_every, checkpoint_path,
-          force, quiet):
-    """Train a model on DATA (files or directories, read recursively in sorted order), streamed.
+          force, quiet, verbose):
+    """Train a model on DATA (files, directories read recursively in sorted order, or '-' for stdin), streamed.
 
     \b
     Examples:
       gmixpy train corpus/ -o corpus.gmxm --test heldout.txt --metrics train.tsv
       gmixpy train more.txt --from corpus.gmxm -o tuned.gmxm
+      cat *.txt | gmixpy train - -o notes.gmxm -p fast
     With --test the best model by held-out score is kept beside OUTPUT as OUTPUT.best.gmxm (stem + .best).
     """
+    set_verbosity(quiet, verbose)
     if from_model and ctx.get_parameter_source("preset") == click.core.ParameterSource.COMMANDLINE:
         raise click.UsageError("--preset and --from exclude each other: the saved model fixes the specification")
+    if test == "-":
+        raise click.UsageError("--test needs a file: it is read again at every interval")
     checkpoint_path = checkpoint_target(output, checkpoint_every, checkpoint_path)
 
     def body():
@@ -338,120 +477,147 @@ def train(ctx, data, output, preset, from_model, test, test_every, metrics, chec
         model, st = start_training(list(data), output, None if from_model else preset, from_model, test=test,
                                    test_every=test_every or 0, metrics=metrics, checkpoint=checkpoint_path,
                                    checkpoint_every=checkpoint_every or 0, force=force)
-        _train_loop(model, st, quiet)
+        _train_loop(model, st)
 
     run_guarded(body, kept="the input files are intact", checkpoint=checkpoint_path)
 
 
-def _train_loop(model, st, quiet):
+def _train_loop(model, st):
     from .runs import best_path, held_out, run_training
 
-    start = time.perf_counter()
+    clock = Stopwatch()
     done_before = st.done
-    bar = Bar(st.total, "train", quiet)
-    bar(st.done)
+    bar = Bar(st.total, "train", initial=st.done)
 
     def on_eval(done, train_bpb, score):
-        if bar.bar is not None:
-            bar.bar.set_postfix_str(f"train {train_bpb:.4f} bpb, held-out {score:.4f} bpb")
+        bar.note(f"train {train_bpb:.4f} bpb" + (f", held-out {score:.4f} bpb" if score is not None else ""))
 
     def progress(n):
         bar(n)
-        if bar.bar is not None and st.done and (st.test is None):
-            bar.bar.set_postfix_str(f"train {st.train_bits / st.done:.4f} bpb", refresh=False)
+        if st.done and st.test is None:
+            bar.note(f"train {st.train_bits / st.done:.4f} bpb")
 
     try:
         run_training(model, st, progress, on_eval)
     finally:
         bar.close()
-    seconds = time.perf_counter() - start
-    if not quiet:
+    seconds = clock.seconds
+    if console.verbosity >= NORMAL:
         rate = (st.done - done_before) / 1000 / seconds if seconds > 0 else 0.0
-        click.echo(f"trained on {st.done:,} bytes in {seconds:.1f} s ({rate:.2f} KB/s): "
+        compiling = f" (and {clock.compiling:.1f} s compiling)" if clock.compiling >= 0.05 else ""
+        click.echo(f"trained on {st.done:,} bytes in {seconds:.1f} s{compiling} ({rate:.2f} KB/s): "
                    f"{st.train_bits / max(st.done, 1):.4f} bits per byte (training)", err=True)
         if st.test:
             frozen = held_out(model, st.test, learn=False)
             click.echo(f"held-out {st.test}: {st.rows[-1][2]:.4f} bits per byte (learning), {frozen:.4f} "
                        f"(frozen); best {st.best:.4f}, kept in {best_path(st.output)}",
                        err=True)
+        if st.metrics:
+            click.echo(f"training curve written to {st.metrics} ({len(st.rows)} rows)", err=True)
         click.echo(f"model written to {st.output} ({os.path.getsize(st.output):,} bytes)", err=True)
 
 
-@main.command()
-@click.argument("checkpoint", type=click.Path(dir_okay=False, exists=True))
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
-def resume(checkpoint, quiet):
+@main.command(short_help="Continue an interrupted compress or train run.")
+@click.argument("checkpoint", type=click.Path())
+@click.option("-f", "--force", is_flag=True, help="Overwrite the run's output if it exists by now.")
+@verbosity_options
+def resume(checkpoint, force, quiet, verbose):
     """Continue an interrupted `compress` or `train` run from its CHECKPOINT.
 
     The result is byte-identical to an uninterrupted run; the checkpoint is removed when the run completes.
     """
+    set_verbosity(quiet, verbose)
+
     def body():
+        from .files import check_input
         from .runs import TrainState, resume
 
-        model, st = resume(checkpoint)
+        check_input(checkpoint)
+        model, st = resume(checkpoint, force)
         if isinstance(st, TrainState):
-            _train_loop(model, st, quiet)
+            _train_loop(model, st)
         else:
-            _compress_run(model, st, quiet)
+            _compress_run(model, st)
 
     run_guarded(body, kept=f"the checkpoint is intact; resume again with: gmixpy resume {checkpoint}")
 
 
-@main.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, exists=True))
+def finite_temperature(ctx, param, value):
+    """A temperature must be a finite number >= 0 (nan, inf and 1e400 are not)."""
+    import math
+
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise click.BadParameter(f"{value} is not a finite number >= 0")
+    return value
+
+
+@main.command(short_help="Generate text from a model file.")
+@click.argument("model_path", metavar="MODEL", type=click.Path())
 @click.option("--prompt", help="Prompt text.")
-@click.option("--prompt-file", type=click.Path(dir_okay=False, exists=True), help="Read the prompt from a file.")
+@click.option("--prompt-file", metavar="FILE", type=click.Path(), help="Read the prompt from a file.")
 @click.option("-n", "--bytes", "n_bytes", default=500, show_default=True, type=click.IntRange(min=0),
               help="Bytes to generate.")
-@click.option("-t", "--temperature", default=1.0, show_default=True, type=click.FloatRange(min=0.0),
+@click.option("-t", "--temperature", default=1.0, show_default=True, type=float, callback=finite_temperature,
               help="Sampling temperature (gmix: bit logits are divided by it; below 0.001 counts as 0.001).")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0, max=2**64 - 1),
               help="Random seed: the same seed gives the same text.")
 @click.option("--learn-prompt", is_flag=True, help="Learn from the prompt (as gmix does); off by default, so the "
               "model's long-term memory is untouched.")
-@click.option("-k", "--top-k", default=0, show_default=True, type=click.IntRange(min=0),
+@click.option("--top-k", default=0, show_default=True, type=click.IntRange(min=0), metavar="K",
               help="Sample whole bytes from the K most likely next bytes only (0: no limit).")
-@click.option("--top-p", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0, min_open=True),
+@click.option("--top-p", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0, min_open=True), metavar="P",
               help="Sample whole bytes from the smallest most likely set holding this share of the probability "
               "(after --top-k; 1: no cut).")
 @click.option("--stop", metavar="STRING", help="End where the generated text first contains STRING (not written; "
               "backslash escapes such as \\n are understood).")
 @click.option("--echo-prompt", is_flag=True, help="Write the prompt before the generated text.")
-@click.option("-o", "--output", help="Write to this file instead of stdout.")
+@output_option("Write to this file instead of stdout (if interrupted, the text generated so far is kept).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output if it exists.")
-@click.option("-q", "--quiet", is_flag=True, help="No summary line.")
+@click.option("-q", "--quiet", is_flag=True, help="No notices or summary line.")
 def generate(model_path, prompt, prompt_file, n_bytes, temperature, seed, learn_prompt, top_k, top_p, stop,
              echo_prompt, output, force, quiet):
     """Generate text from MODEL with learning disabled: bit by bit as gmix, or, with --top-k / --top-p, byte by
     byte from the exact next-byte distribution (computed from the model's 255 bit predictions down the byte's bit
-    tree: about 15 times slower than plain sampling with `default`, 1,000 to 1,400 bytes per second against
-    20,000 with a trained model; 30 times with `tiny`).
+    tree: 10 to 15 times slower than plain sampling with `default`, 1,000 to 1,400 bytes per second against
+    11,000 to 19,000 with a trained model; 30 times with `tiny`).
 
     \b
     Examples:
       gmixpy generate shakespeare.gmxm --prompt "ROMEO:" -n 500 -t 0.8 --seed 1
       gmixpy generate shakespeare.gmxm --prompt "ROMEO:" --echo-prompt --top-k 10 --top-p 0.9 --stop '\\n\\n'
     """
+    set_verbosity(quiet)
     if prompt is not None and prompt_file:
         raise click.UsageError("give --prompt or --prompt-file, not both")
     stop_bytes = _unescape(stop) if stop else b""
+    written = [0]  # bytes of generated text already out
 
     def body():
         from . import serialize
-        from .files import atomic_output
+        from .files import atomic_output, check_input, check_output
         from .generate import generate_bytes
 
+        for name in filter(None, [model_path, prompt_file]):
+            check_input(name)
+        if output:
+            check_output(output, force)
         text = prompt.encode() if prompt is not None else (open(prompt_file, "rb").read() if prompt_file else b"")
         model = serialize.load(model_path)
         sampling = dict(top_k=top_k, top_p=top_p, stop=stop_bytes, echo_prompt=echo_prompt)
-        start = time.perf_counter()
+        clock = Stopwatch()
         if output:
-            with atomic_output(output, force) as f:
-                n = generate_bytes(model, text, n_bytes, temperature, seed, learn_prompt, f.write, **sampling)
+            with atomic_output(output, force, keep_partial=True) as f:
+                def keep(block):
+                    raise_pending()
+                    f.write(block)
+                    written[0] += len(block)
+
+                n = generate_bytes(model, text, n_bytes, temperature, seed, learn_prompt, keep, **sampling)
         else:
             out = sys.stdout.buffer
 
             def emit(block):
+                raise_pending()
                 try:
                     out.write(block)
                     out.flush()
@@ -461,17 +627,24 @@ def generate(model_path, prompt, prompt_file, n_bytes, temperature, seed, learn_
                     from .files import stdout_failed
 
                     raise stdout_failed(e) from None
+                written[0] += len(block)
 
             n = generate_bytes(model, text, n_bytes, temperature, seed, learn_prompt, emit, **sampling)
             if n and not quiet and sys.stdout.isatty():
                 out.write(b"\n")
-        seconds = time.perf_counter() - start
+        seconds = clock.seconds
         if not quiet:
             click.echo(f"generated {n:,} bytes in {seconds:.2f} s ({n / seconds if seconds else 0:.1f} bytes/s)",
                        err=True)
 
-    run_guarded(body, kept="the model file is intact",
-                left="no partial output was left" if output else "the text generated so far went to stdout")
+    def left() -> str:
+        if not output:
+            return "the text generated so far went to stdout"
+        if written[0]:
+            return f"the {written[0]:,} bytes generated so far are in {output}"
+        return "no output was written"
+
+    run_guarded(body, kept="the model file is intact", left=left)
 
 
 def _unescape(text: str) -> bytes:
@@ -484,35 +657,42 @@ def _unescape(text: str) -> bytes:
         raise click.UsageError(f"bad escape in {text!r}: {e}") from None
 
 
-@main.command(name="eval")
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, exists=True))
-@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@main.command(name="eval", short_help="Measure a file's bits per byte under a model.")
+@click.argument("model_path", metavar="MODEL", type=click.Path())
+@click.argument("file", type=click.Path(allow_dash=True))
 @click.option("--frozen", is_flag=True, help="Learning disabled (the language-model setting, like a validation "
               "loss); by default the model learns as it reads (the compression setting).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def evaluate_command(model_path, file, frozen, quiet):
-    """Bits per byte of FILE under MODEL.
+@verbosity_options
+def evaluate_command(model_path, file, frozen, quiet, verbose):
+    """Bits per byte of FILE ('-' for stdin) under MODEL, on stdout.
 
     \b
     Example:  gmixpy eval shakespeare.gmxm heldout.txt --frozen
     """
+    set_verbosity(quiet, verbose)
+
     def body():
         from . import serialize
+        from .files import check_input
         from .runs import evaluate_file
 
+        check_input(model_path)
+        check_input(file)
         model = serialize.load(model_path)
-        bar = Bar(os.path.getsize(file), "eval", quiet)
+        bar = Bar(None if file == "-" else os.path.getsize(file), shown(file, "stdin"))
         try:
             n, bits = evaluate_file(model, file, learn=not frozen, progress=bar)
         finally:
             bar.close()
-        click.echo(f"{file}: {n:,} bytes, {bits / n if n else 0.0:.4f} bits per byte "
+        click.echo(f"{shown(file, 'stdin')}: {n:,} bytes, {bits / n if n else 0.0:.4f} bits per byte "
                    f"({'frozen' if frozen else 'learning'})")
 
+    if model_path == "-":
+        raise click.UsageError("MODEL must be a file (only FILE can be stdin)")
     run_guarded(body)
 
 
-@main.command()
+@main.command(short_help="Per-input bits per byte and weights, a surprise map.")
 @click.argument("paths", nargs=-1, required=True, metavar="[MODEL] FILE")
 @click.option("-p", "--preset", type=_preset_choice(), help="Analyze with a fresh model of this preset instead of "
               "a model file (the default with FILE alone: default).")
@@ -530,7 +710,7 @@ def evaluate_command(model_path, file, frozen, quiet):
 @click.option("--sort", default="bpb", show_default=True, type=click.Choice(["bpb", "weight", "order"]),
               help="Order of the table's rows: bits per byte alone, weight, or the specification's order.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-q", "--quiet", is_flag=True, help="Errors and the table only: no progress, notices or 'wrote' lines.")
 def analyze(paths, preset, frozen, tsv, html, plot, archive, map_bytes, sort, force, quiet):
     """Run FILE through MODEL (or a fresh --preset) and report, for every model input and every mixer, the bits
     per byte it alone would give, the weight the network gives it, and the ensemble's bits per byte.
@@ -541,8 +721,9 @@ def analyze(paths, preset, frozen, tsv, html, plot, archive, map_bytes, sort, fo
       gmixpy analyze shakespeare.gmxm heldout.txt --frozen --tsv rows.tsv --plot rows.png
     The HTML page shows the first --map-bytes bytes (256 KiB) shaded and says how many more there are.
     """
-    from .files import OutputExists, same_file
+    from .files import same_file
 
+    set_verbosity(quiet)
     if len(paths) > 2:
         raise click.UsageError("give MODEL FILE, or FILE with --preset")
     if len(paths) == 2 and preset:
@@ -557,14 +738,15 @@ def analyze(paths, preset, frozen, tsv, html, plot, archive, map_bytes, sort, fo
     def body():
         from . import serialize
         from .analysis import analyze_file
-        from .files import atomic_output
+        from .files import atomic_output, check_input, check_output
         from .model import Model
 
+        for name in filter(None, [model_path, file]):
+            check_input(name)
         for out in outputs:
             if same_file(file, out) or (model_path and same_file(model_path, out)):
                 raise ValueError(f"{out} is one of the inputs: choose another output")
-            if os.path.exists(out) and not force:
-                raise OutputExists(f"{out} already exists (use --force to overwrite)")
+            check_output(out, force)
         if plot:
             from .plot import pyplot
 
@@ -599,9 +781,9 @@ def analyze(paths, preset, frozen, tsv, html, plot, archive, map_bytes, sort, fo
     run_guarded(body, kept=f"{file} is intact")
 
 
-@main.command()
-@click.argument("metrics", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@main.command(short_help="Draw a training curve from train --metrics TSVs.")
+@click.argument("metrics", nargs=-1, required=True, type=click.Path())
+@output_option("PNG file to write.", required=True)
 @click.option("--title", help="Title of the picture.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output if it exists.")
 def plot(metrics, output, title, force):
@@ -612,12 +794,14 @@ def plot(metrics, output, title, force):
     Example:  gmixpy plot train.tsv -o curve.png
     """
     def body():
-        from .files import atomic_output
+        from .files import atomic_output, check_input, check_output
         from .plot import plot_metrics, pyplot, read_metrics
 
         pyplot()
         for path in metrics:
+            check_input(path)
             read_metrics(path)  # a bad file is reported before anything is written
+        check_output(output, force)
         with atomic_output(output, force) as f:
             plot_metrics(list(metrics), f, title or "")
 

@@ -1,13 +1,17 @@
 """Safe file output: nothing half-written ever takes the place of a user's file.
 
 `atomic_output(path, force)` yields a temporary file beside the target (so the final rename stays on one file
-system); on success it is flushed, fsynced and renamed into place, on any error or interruption it is removed.
-An existing target is refused unless `force`.  Path "-" means stdout: the data is spooled to a temporary file and
-copied to stdout only once complete and verified.
+system); on success it is flushed, fsynced and renamed into place, on any error or interruption it is removed
+(unless `keep_partial`: then an interruption renames what was written so far into place).  An existing target is
+refused unless `force`.  Path "-" means stdout: the data is spooled to a temporary file and copied to stdout only
+once complete and verified.  Errors name the target, never the temporary file.
+
+`check_output` and `check_input` refuse at once, before any work, what atomic_output or open would refuse later.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import sys
@@ -17,7 +21,44 @@ from typing import BinaryIO, Iterator
 
 
 class OutputExists(Exception):
-    pass
+    """An output that exists and may not be replaced.  Its message is the library's (force=True); the command line
+    says --force instead, from `path`."""
+
+    def __init__(self, path: str):
+        super().__init__(f"{path} already exists (pass force=True to overwrite it)")
+        self.path = path
+
+
+def check_output(path: str, force: bool = False) -> None:
+    """Raise at once what writing `path` would raise later: IsADirectoryError for a directory, OutputExists for an
+    existing file without `force`, FileNotFoundError / PermissionError (naming `path`) for a missing or unwritable
+    directory.  "-" (stdout) passes."""
+    if path == "-":
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+    if target.exists() and not force:
+        raise OutputExists(path)
+    parent = target.parent
+    if not parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, "Permission denied", path)
+
+
+def check_input(path: str) -> None:
+    """Raise at once what reading the file `path` would raise (FileNotFoundError, IsADirectoryError,
+    PermissionError, naming `path`).  "-" (stdin) passes."""
+    if path == "-":
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+    if not p.exists():
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+    if not os.access(p, os.R_OK):
+        raise PermissionError(errno.EACCES, "Permission denied", path)
 
 
 def _umask() -> int:
@@ -27,8 +68,10 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str, force: bool = False) -> Iterator[BinaryIO]:
-    """Yield a temporary file that replaces `path` when the block completes (see the module docstring)."""
+def atomic_output(path: str, force: bool = False, keep_partial: bool = False) -> Iterator[BinaryIO]:
+    """Yield a temporary file that replaces `path` when the block completes (see the module docstring).  With
+    `keep_partial`, an interruption (KeyboardInterrupt, SIGTERM: a BaseException that is not an Exception) after
+    something was written also puts it in place; errors still remove it."""
     if path == "-":
         with tempfile.TemporaryFile() as tmp:
             try:
@@ -45,11 +88,14 @@ def atomic_output(path: str, force: bool = False) -> Iterator[BinaryIO]:
                 raise stdout_failed(e) from None
         return
     target = Path(path)
-    if target.exists() and not force:
-        raise OutputExists(f"{path} already exists (use --force to overwrite)")
     if target.is_dir():
-        raise IsADirectoryError(21, "Is a directory", path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or Path("."))
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+    if target.exists() and not force:
+        raise OutputExists(path)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or Path("."))
+    except OSError as e:  # a missing or read-only directory: name the user's path, not the temporary one
+        raise OSError(e.errno, e.strerror, path) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode a plain open() would
         with os.fdopen(fd, "w+b") as tmp:
@@ -59,11 +105,28 @@ def atomic_output(path: str, force: bool = False) -> Iterator[BinaryIO]:
                 os.fsync(tmp.fileno())
             except OSError as e:
                 raise _named(e, path) from None
-        os.replace(tmp_name, target)
-    except BaseException:
+        _replace(tmp_name, path)
+    except BaseException as e:
+        if keep_partial and not isinstance(e, Exception) and _nonempty(tmp_name):
+            with contextlib.suppress(OSError):
+                _replace(tmp_name, path)
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
+
+
+def _replace(tmp_name: str, path: str) -> None:
+    try:
+        os.replace(tmp_name, path)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from None
+
+
+def _nonempty(name: str) -> bool:
+    try:
+        return os.path.getsize(name) > 0
+    except OSError:
+        return False
 
 
 def _named(e: OSError, name: str) -> OSError:
@@ -98,12 +161,14 @@ def open_input(path: str) -> Iterator[tuple[BinaryIO, int | None]]:
 
 
 def input_files(paths: list[str]) -> list[Path]:
-    """Files named by `paths`: files as given, directories recursively in sorted order.  Raises OSError for a
-    missing or unreadable path, ValueError when nothing is left."""
+    """Files named by `paths`: files as given, directories recursively in sorted order, "-" (stdin) as given.
+    Raises OSError for a missing or unreadable path, ValueError when nothing is left."""
     out: list[Path] = []
     for name in paths:
         p = Path(name)
-        if p.is_dir():
+        if name == "-":  # stdin, read by the caller
+            out.append(p)
+        elif p.is_dir():
             found = sorted((q for q in p.rglob("*") if q.is_file()), key=lambda q: q.as_posix())
             out.extend(found)
         elif p.exists():
@@ -111,7 +176,7 @@ def input_files(paths: list[str]) -> list[Path]:
         else:
             raise FileNotFoundError(2, "No such file or directory", name)
     for p in out:
-        if not os.access(p, os.R_OK):
+        if str(p) != "-" and not os.access(p, os.R_OK):
             raise PermissionError(13, "Permission denied", str(p))
     if not out:
         raise ValueError("no input files found")

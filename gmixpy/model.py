@@ -34,7 +34,9 @@ class Model:
 
     @classmethod
     def new(cls, spec: Specification | str) -> "Model":
-        """A model that has learned nothing, from a preset name or a Specification."""
+        """A model that has learned nothing, from a preset name ("default", "fast", "tiny", ...: see
+        gmixpy.presets.PRESETS) or a Specification.  Its tables are allocated at once: about 1.4 GB for "default",
+        1.3 GB for "fast", a few MB for "tiny" (pages never written cost no physical memory)."""
         if isinstance(spec, str):
             spec = presets.get(spec)
         params, ltm, stm = new_model(spec)
@@ -45,7 +47,9 @@ class Model:
         self.ltm = grow(self.ltm, self.params)
 
     def copy(self) -> "Model":
-        """A deep copy of the memories (params are shared: they are never written), with the same identity."""
+        """An independent copy in the same state (same digest): learning or reading with one leaves the other as
+        it was.  The memories are copied (all-zero blocks cost nothing), the params shared (they are never
+        written)."""
         return Model(self.spec, self.params, deep_copy(self.ltm), deep_copy(self.stm), dict(self.meta),
                      self.file_digest, self._digest)
 

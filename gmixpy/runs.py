@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from .archive import Header
 from .chunks import CHUNK, Progress, evaluate, next_multiple, no_progress
 from .codec import compress_chunks, finish_archive, start_archive
 from .coder.arithmetic import CoderState, coder_new
-from .files import atomic_output, input_files, open_input, same_file
+from .files import atomic_output, check_input, check_output, input_files, open_input, same_file
 from .model import Model, deep_copy
 
 
@@ -41,9 +42,10 @@ def _number(v, kind=int) -> bool:
 # ---- evaluation ------------------------------------------------------------------------------------------------
 
 def evaluate_file(model: Model, path: str | Path, learn: bool, progress: Progress = no_progress) -> tuple[int, float]:
-    """(bytes, bits) of a file under `model`, streamed; with learn=False long-term memory is not written."""
+    """(bytes, bits) of a file ("-": stdin) under `model`, streamed; with learn=False long-term memory is not
+    written."""
     n, bits = 0, 0.0
-    with open(path, "rb") as f:
+    with open_input(str(path)) as (f, _):
         while block := f.read(CHUNK):
             bits += evaluate(model, block, learn)
             n += len(block)
@@ -63,10 +65,13 @@ def held_out(model: Model, path: str | Path, learn: bool) -> float:
 
 # ---- training ------------------------------------------------------------------------------------------------
 
+STDIN = "-"
+
+
 @dataclass
 class TrainState:
-    files: list[str]
-    sizes: list[int]
+    files: list[str]              # "-" is stdin (no checkpoints then)
+    sizes: list[int]              # -1 for stdin until it ends
     output: str
     test: str | None = None
     test_every: int = 0
@@ -77,12 +82,19 @@ class TrainState:
     done: int = 0                 # bytes trained on in this run
     train_bits: float = 0.0
     best: float | None = None     # best held-out bits per byte (learning)
-    rows: list = field(default_factory=list)  # metrics: [bytes, train bpb, held-out bpb]
+    rows: list = field(default_factory=list)  # metrics: [bytes, train bpb, held-out bpb] ([bytes, train bpb]
+    #                                               without a held-out file)
     start_bytes: int = 0          # bytes the model had learned before this run (fine-tuning)
 
     @property
-    def total(self) -> int:
-        return sum(self.sizes)
+    def total(self) -> int | None:
+        """Bytes of training data; None while stdin, whose size is known only at its end, is still being read."""
+        return None if any(s < 0 for s in self.sizes) else sum(self.sizes)
+
+    @property
+    def interval(self) -> int:
+        """Bytes between held-out measurements and metrics rows (0: none)."""
+        return self.test_every if (self.test or self.metrics) else 0
 
     def to_meta(self) -> dict:
         return {"command": "train", **{k: getattr(self, k) for k in self.__dataclass_fields__}}
@@ -114,7 +126,7 @@ class TrainState:
             "train_bits": lambda v: _number(v, (int, float)) and v >= 0,
             "best": lambda v: v is None or _number(v, (int, float)),
             "rows": lambda v: isinstance(v, list) and all(
-                isinstance(r, list) and len(r) == 3 and all(_number(x, (int, float)) for x in r) for r in v),
+                isinstance(r, list) and len(r) in (2, 3) and all(_number(x, (int, float)) for x in r) for r in v),
             "start_bytes": lambda v: _number(v) and v >= 0,
         }
         for key, ok in checks.items():
@@ -128,37 +140,60 @@ def best_path(output: str) -> str:
     return str(p.with_name(p.stem + ".best" + (p.suffix or ".gmxm")))
 
 
+def _locate(st: TrainState) -> tuple[int, int]:
+    """(index of the input, offset in it) of training byte st.done."""
+    left = st.done
+    for index, size in enumerate(st.sizes):
+        if size < 0 or left < size:
+            return index, left
+        left -= size
+    return len(st.sizes), 0
+
+
+def _read_block(st: TrainState, index: int, offset: int, n: int) -> bytes:
+    path = st.files[index]
+    if path == STDIN:  # read in order from the start: no checkpoints with stdin, so offset is where stdin is
+        return sys.stdin.buffer.read(n)
+    with open(path, "rb") as f:
+        f.seek(offset)
+        block = f.read(n)
+    if os.path.getsize(path) != st.sizes[index]:
+        raise ValueError(f"{path} changed size during training")
+    if not block:
+        raise ValueError(f"{path} is shorter than it was ({st.sizes[index]} bytes expected)")
+    return block
+
+
 def run_training(model: Model, st: TrainState, progress: Progress = no_progress,
                  on_eval: Callable[[int, float, float | None], None] | None = None) -> Model:
-    """Train `model` on st.files from st.done onwards; evaluations and checkpoints at multiples of their
-    intervals.  Saves st.output at the end (and the best model by held-out score beside it)."""
-    offsets = np.cumsum([0] + st.sizes, dtype=np.int64)  # 64-bit on every platform
-    while st.done < st.total:
-        index = int(np.searchsorted(offsets, st.done, side="right") - 1)
-        path = st.files[index]
-        offset = st.done - int(offsets[index])
-        stops = [int(offsets[index + 1]), st.done + CHUNK]
-        if st.test and st.test_every:
-            stops.append(next_multiple(st.done, st.test_every))
+    """Train `model` on st.files from st.done onwards; evaluations, metrics rows and checkpoints at multiples of
+    their intervals.  Saves st.output at the end (and the best model by held-out score beside it)."""
+    index, offset = _locate(st)
+    while index < len(st.files):
+        size = st.sizes[index]
+        stops = [st.done + CHUNK] + ([st.done - offset + size] if size >= 0 else [])
+        if st.interval:
+            stops.append(next_multiple(st.done, st.interval))
         if st.checkpoint and st.checkpoint_every:
             stops.append(next_multiple(st.done, st.checkpoint_every))
-        stop = min(stops)
-        with open(path, "rb") as f:
-            f.seek(offset)
-            block = f.read(stop - st.done)
-        if os.path.getsize(path) != st.sizes[index]:
-            raise ValueError(f"{path} changed size during training")
-        if not block:
-            raise ValueError(f"{path} is shorter than it was ({st.sizes[index]} bytes expected)")
+        block = _read_block(st, index, offset, min(stops) - st.done)
+        if not block:  # stdin has ended
+            st.sizes[index] = offset
+            index, offset = index + 1, 0
+            continue
         st.train_bits += evaluate(model, block, True)
         st.done += len(block)
+        offset += len(block)
+        if offset == size:
+            index, offset = index + 1, 0
         progress(len(block))
-        if st.test and st.test_every and st.done % st.test_every == 0 and st.done < st.total:
+        more = st.total is None or st.done < st.total
+        if st.interval and st.done % st.interval == 0 and more:
             _evaluate_and_keep(model, st, on_eval)
-        if st.checkpoint and st.checkpoint_every and st.done % st.checkpoint_every == 0 and st.done < st.total:
+        if st.checkpoint and st.checkpoint_every and st.done % st.checkpoint_every == 0 and more:
             serialize.save_checkpoint(st.checkpoint, model, {}, st.to_meta())
             after_checkpoint()
-    if st.test:
+    if (st.test or st.metrics) and not (st.rows and st.rows[-1][0] == st.done):
         _evaluate_and_keep(model, st, on_eval)
     serialize.save(st.output, model, force=st.force)
     if st.checkpoint and os.path.exists(st.checkpoint):
@@ -167,40 +202,60 @@ def run_training(model: Model, st: TrainState, progress: Progress = no_progress,
 
 
 def _evaluate_and_keep(model: Model, st: TrainState, on_eval) -> None:
-    score = held_out(model, st.test, learn=True)
+    """A metrics row at st.done: training bits per byte so far and, with a held-out file, its score (the best
+    model so far is kept beside the output)."""
     train_bpb = st.train_bits / st.done if st.done else 0.0
-    st.rows.append([st.done, train_bpb, score])
-    if st.best is None or score < st.best:
-        st.best = score
-        serialize.save(best_path(st.output), model, force=True)
+    score = None
+    if st.test:
+        score = held_out(model, st.test, learn=True)
+        st.rows.append([st.done, train_bpb, score])
+        if st.best is None or score < st.best:
+            st.best = score
+            serialize.save(best_path(st.output), model, force=True)
+    else:
+        st.rows.append([st.done, train_bpb])
     if st.metrics:
         with atomic_output(st.metrics, force=True) as f:
-            f.write(b"bytes\ttrain_bpb\ttest_bpb\n")
-            for b, t, h in st.rows:
-                f.write(f"{b}\t{t:.5f}\t{h:.5f}\n".encode())
+            f.write(b"bytes\ttrain_bpb\ttest_bpb\n" if st.test else b"bytes\ttrain_bpb\n")
+            for row in st.rows:
+                f.write(("\t".join([str(row[0])] + [f"{x:.5f}" for x in row[1:]]) + "\n").encode())
     if on_eval:
         on_eval(st.done, train_bpb, score)
 
 
+def train_outputs(output: str, test: str | None, metrics: str | None, checkpoint: str | None) -> list[str]:
+    """Every file a training run writes: the model, the best model (with a held-out file), the metrics and the
+    checkpoint."""
+    return [p for p in (output, best_path(output) if test else None, metrics, checkpoint) if p]
+
+
 def start_training(data: list[str], output: str, preset: str | None, from_model: str | None, **options
                    ) -> tuple[Model, TrainState]:
+    """A new training run on `data` (files, directories, "-" for stdin): its model and state.  Every output is
+    checked first (none may exist without force, none may be one of the inputs)."""
     files = input_files(data)
-    if os.path.exists(output) and not options.get("force"):
-        raise FileExistsError(17, "already exists (use --force to overwrite)", output)
+    names = [str(p) for p in files]
     test = options.get("test")
-    outputs = [output, options.get("metrics"), options.get("checkpoint")] + ([best_path(output)] if test else [])
-    for target in filter(None, outputs):
-        for source in [str(p) for p in files] + ([test] if test else []):
+    if names.count(STDIN) > 1:
+        raise ValueError("stdin (-) can be read only once")
+    if STDIN in names and options.get("checkpoint"):
+        raise ValueError("checkpoints need files as training data, not stdin")
+    if test:
+        check_input(test)
+    outputs = train_outputs(output, test, options.get("metrics"), options.get("checkpoint"))
+    for target in outputs:
+        check_output(target, options.get("force", False))
+        for source in names + ([test] if test else []):
             if same_file(source, target):
                 raise ValueError(f"{target} is one of the inputs: choose another output")
     if from_model:
         model = serialize.load(from_model)
     else:
         model = Model.new(preset or "default")
-    st = TrainState(files=[str(p) for p in files], sizes=[p.stat().st_size for p in files], output=output,
+    st = TrainState(files=names, sizes=[-1 if p == STDIN else os.path.getsize(p) for p in names], output=output,
                     start_bytes=model.bytes_learned, **options)
-    if st.test and st.test_every == 0:
-        st.test_every = max(CHUNK, -(-st.total // 10))
+    if st.interval == 0 and (st.test or st.metrics):
+        st.test_every = max(CHUNK, -(-st.total // 10)) if st.total is not None else 1 << 20
     return model, st
 
 
@@ -292,7 +347,10 @@ class CompressState:
 
 def start_compression(st: CompressState) -> Model:
     """The model a new compression run starts from (a fresh preset, or st.model_path loaded), with st's header,
-    coder and input size set."""
+    coder and input size set.  The input and every output are checked first."""
+    check_input(st.input)
+    for target in filter(None, [st.output, st.checkpoint]):
+        check_output(target, st.force)
     base = serialize.load(st.model_path) if st.model_path else None
     model, st.header = start_archive(st.preset, base)
     st.coder, st.written = coder_new(), st.header.encode()
@@ -345,19 +403,22 @@ def _remove_orphans(output: str) -> None:
 
 # ---- resuming ------------------------------------------------------------------------------------------------
 
-def resume(checkpoint: str) -> tuple[Model, CompressState | TrainState]:
+def resume(checkpoint: str, force: bool = False) -> tuple[Model, CompressState | TrainState]:
     """The model and the state of the run interrupted at `checkpoint` (compress or train), ready to go on with
-    run_compression or run_training; its checkpoints now go to `checkpoint`."""
+    run_compression or run_training; its checkpoints now go to `checkpoint`.  With `force` its output may replace
+    an existing file even if the interrupted run was not allowed to."""
     model, meta, run = serialize.load_checkpoint(checkpoint, {"coder": coder_new, "output": serialize.BYTES})
     command = meta.get("command")
     if command == "compress":
         st = CompressState.from_meta(meta, run, model, checkpoint)
-        st.checkpoint = checkpoint
+        st.checkpoint, st.force = checkpoint, st.force or force
+        check_output(st.output, st.force)
         _remove_orphans(st.output)
         st.size = os.path.getsize(st.input)
         return model, st
     if command == "train":
         st = TrainState.from_meta(meta)
-        st.checkpoint = checkpoint
+        st.checkpoint, st.force = checkpoint, st.force or force
+        check_output(st.output, st.force)
         return model, st
     raise ValueError(f"{checkpoint}: unknown command {command!r} in checkpoint")

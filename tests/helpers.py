@@ -2,9 +2,14 @@
 behind, a trained tiny model, and where measurements go."""
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
+import threading
 from pathlib import Path
 
 GMIXPY = [sys.executable, "-m", "gmixpy"]
@@ -16,11 +21,54 @@ def run(*args, input=None, cwd=None, env=None, timeout=600) -> subprocess.Comple
                           env=dict(os.environ, **(env or {})))
 
 
+class Terminal:
+    """`gmixpy ARGS...` with stderr (and with `stdout_too` stdout as well) on a pseudo-terminal, as in an interactive
+    shell; a thread collects what the terminal shows.  Otherwise stdout goes to `stdout`."""
+
+    def __init__(self, *args, cwd=None, stdout=subprocess.DEVNULL, stdout_too=False, preexec_fn=None):
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+        self.proc = subprocess.Popen(GMIXPY + [str(a) for a in args], cwd=cwd, stdin=subprocess.DEVNULL,
+                                     stdout=slave if stdout_too else stdout, stderr=slave, preexec_fn=preexec_fn)
+        os.close(slave)
+        self.shown = bytearray()
+        self.thread = threading.Thread(target=self._read, args=(master,), daemon=True)
+        self.thread.start()
+
+    def _read(self, fd):
+        try:
+            while chunk := os.read(fd, 4096):
+                self.shown.extend(chunk)
+        except OSError:  # EIO: the process and its children have closed the terminal
+            pass
+        finally:
+            os.close(fd)
+
+    def text(self) -> str:
+        return bytes(self.shown).decode(errors="replace")
+
+    def wait(self, timeout=600) -> tuple[int, str]:
+        """(exit status, everything the terminal showed)."""
+        code = self.proc.wait(timeout=timeout)
+        self.thread.join(timeout=10)
+        return code, self.text()
+
+
+def on_terminal(*args, cwd=None, stdout_too=False, timeout=600) -> tuple[int, str]:
+    """Run `gmixpy ARGS...` with stderr on a terminal (see Terminal): (exit status, what the terminal showed)."""
+    return Terminal(*args, cwd=cwd, stdout_too=stdout_too).wait(timeout)
+
+
+COMPILE_NOTICE = "gmixpy: compiling the kernels"
+
+
 def message_lines(err: str | bytes) -> list[str]:
-    """The lines of a command's stderr that are messages, not progress-bar redraws."""
+    """The lines of a command's stderr that are messages: not progress-bar redraws, not the notice that kernels
+    are being compiled (which any command may give when the kernel cache lacks what it needs)."""
     if isinstance(err, bytes):
         err = err.decode(errors="replace")
-    return [x for x in err.replace("\r", "\n").splitlines() if x.strip() and "%|" not in x and "B/s]" not in x]
+    return [x for x in err.replace("\r", "\n").splitlines()
+            if x.strip() and "%|" not in x and "B/s]" not in x and not x.startswith(COMPILE_NOTICE)]
 
 
 def one_line(err: str | bytes) -> str:

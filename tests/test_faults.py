@@ -7,7 +7,6 @@ import errno
 import os
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
@@ -16,7 +15,7 @@ from click.testing import CliRunner
 from gmixpy import serialize
 from gmixpy.cli import main
 from gmixpy.coder.arithmetic import coder_new
-from helpers import GMIXPY, no_temporaries, one_line, save_trained_tiny
+from helpers import GMIXPY, Terminal, no_temporaries, one_line, save_trained_tiny
 
 
 def _default_sigint():
@@ -26,33 +25,21 @@ def _default_sigint():
 
 
 def interrupt(args, sig, cwd, started=lambda: True, delay=1.0, bar=True):
-    """Run gmixpy with `args`, wait until its progress bar has appeared on stderr (unless not `bar`) and
-    `started()` holds, let it run `delay` seconds more, send `sig`; return (exit status, stderr)."""
-    proc = subprocess.Popen(GMIXPY + [str(a) for a in args], cwd=cwd, preexec_fn=_default_sigint,
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    err = bytearray()
-    seen = threading.Event()
-    if not bar:
-        seen.set()
-
-    def reader():
-        while chunk := proc.stderr.read1(4096):
-            err.extend(chunk)
-            if b"%" in err or b"B/s" in err:
-                seen.set()
-
-    t = threading.Thread(target=reader, daemon=True)
-    t.start()
+    """Run gmixpy with `args` and stderr on a terminal, wait until its progress bar has appeared (unless not `bar`)
+    and `started()` holds, let it run `delay` seconds more, send `sig`; return (exit status, what the terminal
+    showed)."""
+    term = Terminal(*args, cwd=cwd, preexec_fn=_default_sigint)
     deadline = time.monotonic() + 300
-    while not (seen.is_set() and started()) and proc.poll() is None and time.monotonic() < deadline:
+
+    def seen():
+        return not bar or b"%" in term.shown or b"B/s" in term.shown
+
+    while not (seen() and started()) and term.proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert proc.poll() is None, f"finished before the signal: {err.decode(errors='replace')}"
+    assert term.proc.poll() is None, f"finished before the signal: {term.text()}"
     time.sleep(delay)
-    proc.send_signal(sig)
-    code = proc.wait(timeout=120)
-    t.join(timeout=10)
-    return code, err.decode(errors="replace")
+    term.proc.send_signal(sig)
+    return term.wait(timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +137,10 @@ def small_model(tmp_path_factory, alice):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_generate(tmp_path, small_model, sig):
+def test_interrupt_generate_keeps_the_text(tmp_path, small_model, sig):
+    """`generate -o FILE` interrupted: the text generated so far is not a half-written archive, so it is kept in
+    FILE (replacing the previous one, as --force asked) and the line says so; it is exactly the beginning of what
+    an uninterrupted run writes."""
     model = tmp_path / "m.gmxm"
     model.write_bytes(small_model.read_bytes())
     out = tmp_path / "text.txt"
@@ -158,10 +148,32 @@ def test_interrupt_generate(tmp_path, small_model, sig):
     # generation shows no progress bar: wait for the temporary output instead
     code, err = interrupt(["generate", model, "-n", "100000000", "-o", out, "--force"], sig, tmp_path,
                           started=writing(tmp_path), bar=False)
+    line = one_line(err)
     _check(code, err, sig, "the model file is intact")
     assert model.read_bytes() == small_model.read_bytes()
-    assert out.read_bytes() == b"previous text"
+    kept = out.read_bytes()
+    assert kept != b"previous text" and f"the {len(kept):,} bytes generated so far are in {out}" in line, line
+    whole = subprocess.run(GMIXPY + ["generate", str(model), "-n", str(len(kept)), "-q"], capture_output=True,
+                           timeout=300)
+    assert whole.stdout == kept
     assert no_temporaries(tmp_path)
+
+
+def test_interrupt_generate_before_any_text(tmp_path, small_model, monkeypatch):
+    """Interrupted before the first byte (here while loading the model): the previous file stays and the line says
+    that nothing was written."""
+    from gmixpy.cli import main
+
+    def interrupted_load(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(serialize, "load", interrupted_load)
+    out = tmp_path / "text.txt"
+    out.write_bytes(b"previous text")
+    result = CliRunner().invoke(main, ["generate", str(small_model), "-o", str(out), "--force"])
+    assert result.exit_code == 130
+    assert "no output was written" in one_line(result.output)
+    assert out.read_bytes() == b"previous text" and no_temporaries(tmp_path)
 
 
 # ---- a full disk -------------------------------------------------------------------------------------------------

@@ -117,7 +117,8 @@ def _with_provenance(model: Model, meta: dict | None) -> dict:
 
 
 def save(path: str, model: Model, force: bool = False, meta: dict | None = None) -> bytes:
-    """Write `model` to `path` (atomically).  Returns the content digest (SHA-256)."""
+    """Write `model` to the model file `path` (to a temporary file renamed into place when complete).  An existing
+    file is replaced only with `force` (else gmixpy.files.OutputExists).  Returns the file's SHA-256."""
     with atomic_output(path, force) as f:
         return _write(f, KIND_MODEL, model, _with_provenance(model, meta), None)
 
@@ -240,8 +241,10 @@ def _check_sizes(declared, size_left: int, path: str) -> None:
         raise ModelFileError(f"{path}: its arrays need {total:,} bytes, more than this machine's memory")
 
 
-def _read(path: str, want_kind: int, run_state_template: dict | None = None):
+def _read(path: str, want_kind: int, run_state_template: dict | None = None, shown: str | None = None):
+    """Read the file at `path`; messages name it as `shown` (default: path)."""
     p = Path(path)
+    path = shown or path
     with open(p, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         r = _Reader(f, size, path)
@@ -387,7 +390,8 @@ def _with_replacements(model: Model, replacements) -> Model:
 
 
 def load(path: str) -> Model:
-    """Load a model file.  Raises ModelFileError (or OSError) with a clear message."""
+    """The model saved in the model file `path`, exactly as it was saved.  Raises ModelFileError for a damaged or
+    foreign file, OSError when it cannot be read, each with a one-line message naming the file."""
     return _read(path, KIND_MODEL)[0]
 
 
@@ -404,12 +408,13 @@ def load_checkpoint(path: str, run_state_template: dict) -> tuple[Model, dict, d
     return model, meta, extra
 
 
-def describe(path: str) -> list[str]:
-    """Lines for `gmixpy info MODEL`: specification, bytes trained on, file size, memory by family."""
-    model, meta, _, digest = _read(path, KIND_MODEL)
+def describe(path: str, shown: str | None = None) -> list[str]:
+    """Lines for `gmixpy info MODEL`: specification, bytes trained on, file size, memory by family.  The file is
+    named as `shown` (default: path)."""
+    model, meta, _, digest = _read(path, KIND_MODEL, shown=shown)
     size = os.path.getsize(path)
     lines = [
-        f"file:                  {path}",
+        f"file:                  {shown or path}",
         f"format:                gmixpy model file, version {FORMAT_VERSION}",
         f"file size:             {size:,} bytes",
         f"file digest:           {digest[:16].hex()}",
