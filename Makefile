@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 SAMPLE := data/alice29.txt
 DEMO_DIR := $(VENV)/demo
 
-.PHONY: all venv demo test lint bench fuzz clean clean-cache
+.PHONY: all venv demo test lint bench fuzz html-check clean clean-cache
 
 all: test
 
@@ -15,7 +15,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,plot]'
 	@touch $(STAMP)
 
 # Compress and decompress the bundled sample with the default preset, check the round trip, print the summary.
@@ -41,6 +41,25 @@ bench: venv
 FUZZ_CASES ?= 5000
 fuzz: venv
 	GMIXPY_FUZZ_CASES=$(FUZZ_CASES) GMIXPY_RESULTS=bench-results $(PY) -m pytest -q -s tests/test_fuzz.py tests/test_model_values.py
+
+# The surprise map of the sample in a real browser: analyze it (HTML_PRESET, default `default`), open the page in
+# headless Chromium (installed with apt-get when missing) and take a screenshot; the files go to $(HTML_DIR).
+HTML_PRESET ?= default
+HTML_DIR ?= $(VENV)/html-check
+CHROMIUM_FLAGS := --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
+	--disable-sync --no-first-run --disable-quic
+html-check: venv
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		chromium >/dev/null; } || { echo "html-check: needs Chromium (as root: apt-get install chromium)"; exit 1; }
+	@mkdir -p $(HTML_DIR)
+	$(VENV)/bin/gmixpy analyze $(SAMPLE) --preset $(HTML_PRESET) --html $(HTML_DIR)/alice29.html \
+		--plot $(HTML_DIR)/alice29-bars.png --force -q > $(HTML_DIR)/alice29-table.txt
+	@rm -rf $(HTML_DIR)/profile
+	chromium $(CHROMIUM_FLAGS) --user-data-dir=$(abspath $(HTML_DIR))/profile --window-size=1280,1800 \
+		--screenshot=$(abspath $(HTML_DIR))/alice29.png file://$(abspath $(HTML_DIR))/alice29.html 2>/dev/null
+	@rm -rf $(HTML_DIR)/profile
+	@test -s $(HTML_DIR)/alice29.png && echo "html-check: $(HTML_DIR)/alice29.html ($$(wc -c < $(HTML_DIR)/alice29.html) \
+	bytes) rendered by Chromium into $(HTML_DIR)/alice29.png ($$(wc -c < $(HTML_DIR)/alice29.png) bytes)"
 
 clean-cache:
 	rm -rf $(HOME)/.cache/gmixpy/numba

@@ -26,6 +26,10 @@ def warm_kernels():
     evaluate(m, b"warm up", learn=True)
     trace(m, b"warm up", learn=True)
     generate_bytes(m, b"w", 2, 1.0, 0, False, lambda b: None)
+    generate_bytes(m, b"w", 2, 1.0, 0, False, lambda b: None, top_k=2)
+    from gmixpy.analysis import analyze
+
+    analyze(m, b"warm up")
 
 
 @pytest.fixture(scope="session")

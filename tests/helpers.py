@@ -88,6 +88,12 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, fragment: str, stat
     return line
 
 
+def usage_error(proc: subprocess.CompletedProcess, fragment: str) -> None:
+    """The process stopped at a usage error: exit status 2, no traceback, `fragment` in what it said."""
+    err = proc.stderr.decode(errors="replace")
+    assert proc.returncode == 2 and "Traceback" not in err and fragment in err, err
+
+
 def no_temporaries(directory: Path) -> bool:
     """No temporary output (`.NAME.*.tmp`, see gmixpy/files.py) is left in `directory`."""
     return [p.name for p in Path(directory).iterdir() if p.name.endswith(".tmp")] == []

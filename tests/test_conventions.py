@@ -257,6 +257,9 @@ def test_bad_inputs_are_one_line_and_status_1(text, tmp_path, model_file):
         lambda bad: ["resume", bad],
         lambda bad: ["train", text, "-p", "tiny", "-o", tmp_path / "m.gmxm", "--test", bad],
         lambda bad: ["decompress", archive, "--model", bad, "-o", tmp_path / "out"],
+        lambda bad: ["analyze", bad, "-p", "tiny"],
+        lambda bad: ["analyze", bad, text],
+        lambda bad: ["plot", bad, "-o", tmp_path / "out"],
     ]
     for bad, said in ((missing, "no such file or directory"), (adir, "is a directory")):
         for command in commands:

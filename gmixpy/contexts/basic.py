@@ -31,6 +31,8 @@ class BasicState(NamedTuple):  # short-term memory
     rotating_history: np.ndarray  # uint8[1000], the last 1000 bytes, circular
     rotating_history_pos: np.ndarray  # int64[1], index of the last byte in rotating_history
     recent_bytes: np.ndarray      # int64[10], recent_bytes[i] = the byte i+1 bytes ago
+    # Fields that change within a byte (see generate.py); the rotating history moves at byte boundaries only.
+    PER_BIT = ("contexts", "first_prediction", "new_bit", "recent_bits", "bits_seen")
 
 
 class HistoryMemory(NamedTuple):  # long-term memory: what the match models point into

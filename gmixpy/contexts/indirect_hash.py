@@ -32,6 +32,7 @@ class IndirectHashState(NamedTuple):  # short-term memory (gmix keeps it in the 
     table: np.ndarray         # uint32[sum(table_size)], outer hash -> inner bytes, 0 = never seen
     outer_context: np.ndarray  # int64[n], the last outer_order bytes
     outer_hash: np.ndarray    # int64[n], MurmurHash3 of outer_context
+    PER_BIT = ()  # updated at byte boundaries only (see generate.py)
 
 
 def indirect_hash_new(contexts, slots) -> tuple[IndirectHashParams, IndirectHashState]:

@@ -69,6 +69,7 @@ class MixerState(NamedTuple):  # short-term memory
     inputs1: np.ndarray        # float32[n0 + n_skip + n1], layer-0 outputs, skip inputs, layer-1 outputs
     final: np.ndarray          # float32[1], final mixer output (logit)
     entry: np.ndarray          # int64[n], context-table entry each mixer used this bit
+    PER_BIT = ("inputs0", "inputs1", "final", "entry")  # fields that change within a byte (see generate.py)
 
 
 def mixer_new(mixers, slots, n_inputs, skip_index, sequential=False, warm_start=False, weight_reserve=1 << 16):

@@ -34,6 +34,7 @@ class ByteModelParams(NamedTuple):
 class ByteModelState(NamedTuple):  # short-term memory of the byte -> bit conversion
     lstm_probs: np.ndarray       # float32[256], the LSTM's distribution for the current byte
     ranges: np.ndarray           # int64[2, 2], [model][bot, top] of bytes still possible (0 = PPMd, 1 = LSTM)
+    PER_BIT = ("ranges",)  # fields that change within a byte (see generate.py)
 
 
 def byte_models_new(ppmd_index, lstm_index, ppmd, lstm):

@@ -61,6 +61,7 @@ class IndirectMemory(NamedTuple):  # long-term memory
 
 class IndirectState(NamedTuple):  # short-term memory
     entry: np.ndarray          # int64[n], table entry each model read this bit (learn updates the same entry)
+    PER_BIT = ("entry",)  # fields that change within a byte (see generate.py)
 
 
 def indirect_new(models, slots, input_index) -> tuple[IndirectParams, IndirectMemory, IndirectState]:

@@ -135,6 +135,7 @@ class LstmState(NamedTuple):
     output: np.ndarray  # float32[H, O]: softmax output of every timestep (starts at 1/O)
     input_history: np.ndarray  # int64[H]: byte that followed timestep e (the training target; written by learn)
     preact: np.ndarray  # float32[3*C]: scratch, raw gate pre-activations of the layer being computed
+    PER_BIT = ()  # runs once per byte (see generate.py)
 
 
 # ---------------------------------------------------------------------------------------------------------------

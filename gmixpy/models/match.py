@@ -44,6 +44,7 @@ class MatchState(NamedTuple):  # short-term memory
     cur_byte: np.ndarray       # int64[n], that history byte
     bit_pos: np.ndarray        # int64[n], mask of the bit being predicted: 128 .. 1
     match_length: np.ndarray   # int64[n], consecutive matching bits, 0..255
+    PER_BIT = ("bit_pos", "match_length")  # fields that change within a byte; the match moves at boundaries
 
 
 def match_new(models, slots, input_index) -> tuple[MatchParams, MatchMemory, MatchState]:

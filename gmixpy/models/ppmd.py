@@ -151,6 +151,7 @@ class PpmdState(NamedTuple):
     stack: np.ndarray  # int64[260], scratch for CreateSuccessors' ps[] (contents meaningless between calls)
     count: np.ndarray  # int64[38], scratch for ExpandTextArea's Count[] (contents meaningless between calls)
     cut_stack: np.ndarray  # int64[260, 7], scratch frame stack of the (de-recursed) cutOff traversal
+    PER_BIT = ()  # updated once per byte, at the byte boundary: the arena is never copied (see generate.py)
 
 
 _POINTER_REGS = (R_PTEXT, R_UNITS_START, R_LO_UNIT, R_HI_UNIT, R_AUX_UNIT, R_FOUND_STATE, R_MAX_CONTEXT, R_SAVED_PC)
