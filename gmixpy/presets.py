@@ -167,8 +167,8 @@ FEATURES = ("words", "words2", "apm", "apm_hi", "signals", "signal_apms", "high_
 # What the `default` and `fast` presets use, chosen by benchmarks/ablate.py (the README's ablation table).
 DEFAULT_FEATURES = tuple(f for f in FEATURES if f not in ("apm_hi", "high_orders"))
 # `fast` leaves out what costs most time for least gain (measured with the context maps in): gmix's nine interval
-# mixers and recent-byte models, the second word set, the high orders and the recent-byte map.
-FAST_FEATURES = tuple(f for f in DEFAULT_FEATURES if f not in ("cm_high", "cm_recent", "words2")) + (
+# mixers and recent-byte models, the second word set, the high orders, the recent-byte map and the signal mixers.
+FAST_FEATURES = tuple(f for f in DEFAULT_FEATURES if f not in ("cm_high", "cm_recent", "words2", "signals")) + (
     "drop_intervals", "drop_recent_bytes")
 DROPS = ("lstm100", "lstm2x", "drop_skips", "drop_intervals", "drop_double_indirect", "drop_recent_bytes",
          "drop_matches")
