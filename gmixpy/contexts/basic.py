@@ -81,6 +81,15 @@ def basic_check(state: BasicState, memory: HistoryMemory) -> str | None:
 
 
 @njit(inline="always")
+def hash3(a, b, c):
+    """A 32-bit hash of three small non-negative integers (a murmur-style finaliser), for byte-level contexts."""
+    h = (a * 0x9E3779B1 + b) & 0xFFFFFFFF
+    h = ((h ^ (h >> 15)) * 0x85EBCA6B + c) & 0xFFFFFFFF
+    h = ((h ^ (h >> 13)) * 0xC2B2AE35) & 0xFFFFFFFF
+    return h ^ (h >> 16)
+
+
+@njit(inline="always")
 def recent_byte(s, num_bytes_ago):
     """The byte `num_bytes_ago` + 1 bytes back (0 = last byte), from the rotating history."""
     pos = s.rotating_history_pos[0] - num_bytes_ago

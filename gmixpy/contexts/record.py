@@ -22,10 +22,9 @@ import numpy as np
 from .._jit import njit
 from .._values import first_outside
 from ..spec import ROTATING_HISTORY
-from .basic import LAST_BYTE, recent_byte
+from .basic import LAST_BYTE, hash3, recent_byte
 
 KINDS = ("above", "above_left", "column", "distance")
-_M32 = 0xFFFFFFFF
 MAX_RECORD = ROTATING_HISTORY // 2 - 1  # records longer than this cannot look two records back
 _CONFIRMATIONS = 16  # a candidate period becomes the record length once confirmed more than this many times
 
@@ -41,6 +40,7 @@ class RecordState(NamedTuple):  # short-term memory
     length: np.ndarray     # int64[1], the record length in use (2 until one is found)
     start: np.ndarray      # int64[1], position where the current record began (for the column)
     seen: np.ndarray       # int64[1], bytes seen
+    PER_BIT = ()  # updated at byte boundaries only (see generate.py)
 
 
 def record_new(contexts, slots) -> tuple[RecordParams, RecordState]:
@@ -59,14 +59,6 @@ def record_check(s: RecordState) -> str | None:
                           ("stm.record.positions", s.positions, 0, seen),
                           ("stm.record.start", s.start, 0, seen),
                           ("stm.record.candidates", s.candidates, 0, np.iinfo(np.int64).max)])
-
-
-@njit(inline="always")
-def _hash(a, b, c):
-    h = (a * 0x9E3779B1 + b) & _M32
-    h = ((h ^ (h >> 15)) * 0x85EBCA6B + c) & _M32
-    h = ((h ^ (h >> 13)) * 0xC2B2AE35) & _M32
-    return h ^ (h >> 16)
 
 
 @njit(inline="always")
@@ -108,12 +100,12 @@ def record_update(p, s, b):
     for i in range(p.slot.shape[0]):
         kind = p.kind[i]
         if kind == 0:
-            v = _hash(length, above, recent_byte(b, 2 * length - 1) + 256)
+            v = hash3(length, above, recent_byte(b, 2 * length - 1) + 256)
         elif kind == 1:
-            v = _hash(length + 1024, above, c)
+            v = hash3(length + 1024, above, c)
         elif kind == 2:
-            v = _hash(length + 2048, column, above)
+            v = hash3(length + 2048, column, above)
         else:
             distance = pos - last[1] if last[1] > 0 else 0
-            v = _hash(3072, c, min(255, distance) // 4)
+            v = hash3(3072, c, min(255, distance) // 4)
         b.contexts[p.slot[i]] = v

@@ -36,6 +36,7 @@ class SignalParams(NamedTuple):
 class SignalState(NamedTuple):  # short-term memory
     misses: np.ndarray    # int64[1], the last 8 prediction errors, newest in bit 0
     last_p: np.ndarray    # float32[1], the final probability of the bit being predicted (0.5 before the first)
+    PER_BIT = ("misses", "last_p")  # fields that change within a byte (see generate.py)
 
 
 def signals_new(signals, slots, input_names) -> tuple[SignalParams, SignalState]:

@@ -20,10 +20,9 @@ import numpy as np
 from .._jit import njit
 from .._values import first_outside
 from ..spec import ROTATING_HISTORY
-from .basic import LAST_BYTE, recent_byte
+from .basic import LAST_BYTE, hash3, recent_byte
 
 KINDS = ("classes", "column_above", "above_last")
-_M32 = 0xFFFFFFFF
 
 
 def _class_table() -> np.ndarray:
@@ -50,6 +49,7 @@ class TextState(NamedTuple):  # short-term memory
     class_history: np.ndarray  # int64[1], the classes of the last 21 bytes, 3 bits each, newest lowest
     line_start: np.ndarray     # int64[2], bytes seen when the current line and the one before it began
     seen: np.ndarray           # int64[1], bytes seen
+    PER_BIT = ()  # updated at byte boundaries only (see generate.py)
 
 
 def text_new(contexts, slots) -> tuple[TextParams, TextState]:
@@ -65,14 +65,6 @@ def text_check(s: TextState) -> str | None:
     return first_outside([("stm.text.class_history", s.class_history, 0, (1 << 63) - 1),
                           ("stm.text.seen", s.seen, 0, np.iinfo(np.int64).max),
                           ("stm.text.line_start", s.line_start, 0, seen)])
-
-
-@njit(inline="always")
-def _hash(a, b, c):
-    h = (a * 0x9E3779B1 + b) & _M32
-    h = ((h ^ (h >> 15)) * 0x85EBCA6B + c) & _M32
-    h = ((h ^ (h >> 13)) * 0xC2B2AE35) & _M32
-    return h ^ (h >> 16)
 
 
 @njit(inline="always")
@@ -95,9 +87,9 @@ def text_update(p, s, b):
     for i in range(p.slot.shape[0]):
         kind = p.kind[i]
         if kind == 0:
-            v = _hash(1, s.class_history[0] & p.mask[i], p.mask[i])
+            v = hash3(1, s.class_history[0] & p.mask[i], p.mask[i])
         elif kind == 1:
-            v = _hash(2, min(column, 255), above)
+            v = hash3(2, min(column, 255), above)
         else:
-            v = _hash(3, above, c)
+            v = hash3(3, above, c)
         b.contexts[p.slot[i]] = v

@@ -31,6 +31,7 @@ class WordParams(NamedTuple):
 
 class WordState(NamedTuple):  # short-term memory
     words: np.ndarray   # int64[MAX_WORDS], 32-bit word hashes, words[0] = the word being read (0 = none)
+    PER_BIT = ()  # updated at byte boundaries only (see generate.py)
 
 
 def word_new(contexts, slots) -> tuple[WordParams, WordState]:

@@ -46,6 +46,7 @@ class ApmState(NamedTuple):  # short-term memory
     bucket: np.ndarray        # int64[1], lower bucket of this bit's logit: 0 .. BUCKETS - 2
     weight: np.ndarray        # float32[1], interpolation weight of the upper bucket, 0 .. 1
     outputs: np.ndarray       # float32[n], each APM's probability this bit
+    PER_BIT = ("row", "bucket", "weight", "outputs")  # fields that change within a byte (see generate.py)
 
 
 def apm_new(apms, slots) -> tuple[ApmParams, ApmMemory, ApmState]:

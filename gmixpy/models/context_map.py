@@ -120,6 +120,7 @@ class ContextMapState(NamedTuple):  # short-term memory
     replayed: np.ndarray      # uint8[m], 1: learning replayed the three bytes seen into real slots this byte
     map_index: np.ndarray     # int64[m, 4], cell of the run, bit-history and two byte-history maps each context
     #                           read this bit (column within that map), -1 = none (learn updates these)
+    PER_BIT = ("bucket0", "bucket", "checksum", "history", "virtual", "rebuilt", "replayed", "map_index")  # all: small
 
 
 def context_map_new(items, slots, input_index) -> tuple[ContextMapParams, ContextMapMemory, ContextMapState]:
