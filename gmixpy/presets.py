@@ -4,7 +4,8 @@ on it.
 `default`   gmix's ensemble with paq8-style context maps (bit histories, run and byte-history inputs) over its
             orders, words, sparse and indirect contexts, word, record and text contexts, more mixer selectors and
             an APM stage after the mixers (`stronger` with DEFAULT_FEATURES); PPMd and the LSTM as in gmix.
-`fast`      the same without PPMd and the LSTM.
+`fast`      gmix-fast (no PPMd, no LSTM) with the stronger ensemble's components that add few mixer inputs
+            (FAST_FEATURES): at least as fast as `gmix-fast`.
 `gmix`      the whole of gmix: PPMd (order 20, 2000 MB) and the LSTM (50 cells, horizon 100); the exact port, the
             reference every other preset is measured against.  Its mixers add in gmix's order, so it reproduces
             gmix's probabilities bit for bit (tests/test_gmix_reference.py).
@@ -166,10 +167,11 @@ FEATURES = ("words", "words2", "apm", "apm_hi", "signals", "signal_apms", "high_
 # Parts of gmix's own ensemble that a preset may leave out or change (benchmarks/ablate.py: variant +PART).
 # What the `default` and `fast` presets use, chosen by benchmarks/ablate.py (the README's ablation table).
 DEFAULT_FEATURES = tuple(f for f in FEATURES if f not in ("apm_hi", "high_orders"))
-# `fast` leaves out what costs most time for least gain (measured with the context maps in): gmix's nine interval
-# mixers and recent-byte models, the second word set, the high orders, the recent-byte map and the signal mixers.
-FAST_FEATURES = tuple(f for f in DEFAULT_FEATURES if f not in ("cm_high", "cm_recent", "words2", "signals")) + (
-    "drop_intervals", "drop_recent_bytes")
+# `fast` must run at least as fast as gmix-fast: the context maps' many mixer inputs cost more time than they
+# gain there, so it keeps gmix's Indirect models and adds the components that add few inputs (words, records,
+# text, APMs, adaptive rates, warm starts), without gmix's nine interval mixers and recent-byte models.
+FAST_FEATURES = ("words", "apm", "signal_apms", "adaptive", "records", "warm", "text", "drop_intervals",
+                 "drop_recent_bytes")
 DROPS = ("lstm100", "lstm2x", "drop_skips", "drop_intervals", "drop_double_indirect", "drop_recent_bytes",
          "drop_matches")
 _ORDER_INDIRECTS = {"Indirect(1 byte)", "Indirect(2 bytes)", "Indirect(3_15 byte hash)", "Indirect(3_16 byte hash)",
