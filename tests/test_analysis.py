@@ -169,8 +169,9 @@ def test_html_page(binary_sample):
     assert f"Showing the first {len(data) - 100:,} of {len(data):,} bytes" in page
     assert "cm_orders[last_byte]-stretch" in page and "Mixer(final layer)" in page
     assert cost_class(0.1) == 0 and cost_class(0.5) == 1 and cost_class(100) == 11
-    # bounded: a few bytes of page per byte shown
-    assert len(page.encode()) < 20 * len(data) + 40000
+    # bounded: a few bytes of page per byte shown, and a table row per input and mixer
+    rows = len(model.spec.input_names()) + len(model.spec.mixers)
+    assert len(page.encode()) < 20 * len(data) + 250 * rows + 20000
 
 
 def test_html_map_of_an_empty_file():
