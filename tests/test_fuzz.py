@@ -27,7 +27,7 @@ from click.testing import CliRunner
 
 import gmixpy
 from gmixpy import presets, serialize
-from gmixpy.archive import FIXED_SIZE, ArchiveError
+from gmixpy.archive import FIXED_SIZE, FORMAT_VERSION, ArchiveError
 from gmixpy.cli import main as cli_main
 from helpers import message_lines, no_temporaries, one_line, results_dir, run, save_trained_tiny
 
@@ -119,7 +119,7 @@ def _mutations(blobs, rng: random.Random, count: int):
                     ("wrong_preset", data, _reheader(blob, preset=b"")),
                     ("wrong_preset", data, _reheader(blob, preset=b"\xff\xfe")),
                     ("wrong_preset", data, _reheader(blob, preset=b"t" * 255)),
-                    ("wrong_version", data, _reheader(blob, version=3)),
+                    ("wrong_version", data, _reheader(blob, version=FORMAT_VERSION + 1)),
                     ("wrong_version", data, _reheader(blob, version=0)),
                     ("model_flag", data, _reheader(blob, flags=1)),
                     ("unknown_flags", data, _reheader(blob, flags=0x80))]
