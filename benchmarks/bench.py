@@ -117,7 +117,8 @@ def _gmix_codec(binary: str):
         with tempfile.TemporaryDirectory() as d:
             src, dst = Path(d) / "in", Path(d) / "out"
             src.write_bytes(data)
-            subprocess.run([binary, flag, str(src), str(dst)], check=True, stdout=subprocess.DEVNULL,
+            # in the temporary directory: gmix writes analysis/*.tsv into its working directory
+            subprocess.run([binary, flag, str(src), str(dst)], check=True, cwd=d, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)  # its progress lines
             return dst.read_bytes()
 
