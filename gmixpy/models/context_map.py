@@ -285,27 +285,17 @@ def _claim(table, row, checksum, generator, k):
         # Full: evict the lowest priority among the last 2 elements, or with falling chances among the last
         # 3, 4 or 5; 1 time in 64 simply the last one.
         victim = ELEMENTS - 1
+        lowest = np.int64(STATE_PRIORITY[table[row, STATES + 7 * victim]])
         r = random_bits(generator, k, 32)
-        if (r & 63) >= 1:
-            lowest = np.int64(STATE_PRIORITY[table[row, STATES + 7 * 6]])
-            pr = np.int64(STATE_PRIORITY[table[row, STATES + 7 * 5]])
+        threshold = 1  # out of 64: then 4, 8, 16 for the elements further forward
+        for e in range(ELEMENTS - 2, 1, -1):
+            if (r & 63) < threshold:
+                break
+            pr = np.int64(STATE_PRIORITY[table[row, STATES + 7 * e]])
             if pr < lowest:
-                lowest, victim = pr, 5
+                lowest, victim = pr, e
             r >>= 6
-            if (r & 63) >= 4:
-                pr = np.int64(STATE_PRIORITY[table[row, STATES + 7 * 4]])
-                if pr < lowest:
-                    lowest, victim = pr, 4
-                r >>= 6
-                if (r & 63) >= 8:
-                    pr = np.int64(STATE_PRIORITY[table[row, STATES + 7 * 3]])
-                    if pr < lowest:
-                        lowest, victim = pr, 3
-                    r >>= 6
-                    if (r & 63) >= 16:
-                        pr = np.int64(STATE_PRIORITY[table[row, STATES + 7 * 2]])
-                        if pr < lowest:
-                            lowest, victim = pr, 2
+            threshold = max(4, 2 * threshold)
     # The victim (or the empty place) is overwritten: the elements before it move back, the new one goes first.
     _to_front(table, row, victim)
     table[row, 0] = checksum & 255
