@@ -87,11 +87,8 @@ def atomic_output(path: str, force: bool = False, keep_partial: bool = False) ->
             except OSError as e:
                 raise stdout_failed(e) from None
         return
+    check_output(path, force)
     target = Path(path)
-    if target.is_dir():
-        raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
-    if target.exists() and not force:
-        raise OutputExists(path)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or Path("."))
     except OSError as e:  # a missing or read-only directory: name the user's path, not the temporary one
