@@ -257,8 +257,7 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, cm_opt
     models += maps
     if "cm_mixer" in features:
         for m in maps:
-            n = len(m.contexts) + 1
-            mixers[0].append(Mixer(m.order_slot(), 0.005, 0, max(3, (8 * n - 1).bit_length()),
+            mixers[0].append(Mixer(m.order_slot(), 0.005, 0, m.order_bits(),
                                    f"Mixer0({m.order_slot()})"))
     if "cm_apm" in features and cm_orders:
         apms.append(Apm(maps[0].order_slot(), bits(16), True, 0.02, "APM(cm_orders.order)", 127))
@@ -286,7 +285,7 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, cm_opt
         orders_in = ["Indirect(1 byte)", "Indirect(2 bytes)", "Indirect(3_16 byte hash)", "Indirect(4_15 byte hash)",
                      "Indirect(5_15 byte hash)", "Indirect(6_15 byte hash)"]
         if cm_orders and "cm_replace" in features:
-            seen, seen_bits = maps[0].order_slot(), max(3, (8 * (len(maps[0].contexts) + 1) - 1).bit_length())
+            seen, seen_bits = maps[0].order_slot(), maps[0].order_bits()
         else:
             seen, seen_bits = "order_seen", 6
             contexts.append(Active("order_seen", tuple(f"{m}-indirect" for m in orders_in)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import MISSING, dataclass, field, fields
+from typing import get_args
 
 # Slots every specification has, written by contexts/basic.py (and by the LSTM and match models).
 BASIC_SLOTS = (
@@ -194,6 +195,10 @@ class ContextMap:
     def order_slot(self) -> str:
         return f"{self.name}.order"
 
+    def order_bits(self) -> int:
+        """Bits that hold every value of the order slot, (contexts seen) * 8 + bpos (at least 3)."""
+        return max(3, (8 * (len(self.contexts) + 1) - 1).bit_length())
+
     def input_names(self) -> list[str]:
         names = []
         for c in self.contexts:
@@ -328,8 +333,7 @@ class Specification:
 
     @classmethod
     def from_json(cls, text: str) -> "Specification":
-        kinds = {k.__name__: k for k in (Skip, Interval, IndirectHash, Word, Record, Text, Active, MatchState, Misses,
-                                         Indirect, Match, Ppmd, Lstm, Mixer, Apm, ContextMap)}
+        kinds = {k.__name__: k for k in (*get_args(Context), *get_args(Model), Mixer, Apm)}
         doc = json.loads(text)
 
         def build(d):
