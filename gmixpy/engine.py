@@ -13,7 +13,7 @@ import numpy as np
 from ._jit import njit
 from .coder.arithmetic import MAX_BYTES_PER_BIT, decode_bit, decode_start, encode_bit, encode_flush
 from .mixer.sigmoid import log64, logistic, logistic_many, logit
-from .predictor import has_room, predict, update
+from .predictor import clamp_probability, has_room, predict, update
 
 OUT_BYTES_PER_BYTE = 8 * MAX_BYTES_PER_BIT  # worst-case coded bytes per input byte
 IN_BYTES_PER_BYTE = 8 * MAX_BYTES_PER_BIT   # worst-case stream bytes one decoded byte consumes
@@ -159,10 +159,6 @@ class AnalysisSums(NamedTuple):
     costs: np.ndarray          # float32[map bytes], bits of each of the first bytes (the surprise map)
 
 
-_EPS = np.float32(0.0001)
-_ONE_MINUS_EPS = np.float32(1.0) - np.float32(0.0001)
-
-
 @njit(inline="always")
 def _analysis_bit(P, L, S, A, bit):
     """Add one bit's observations to A (after predict, before update: the weights the prediction used)."""
@@ -187,11 +183,7 @@ def _analysis_bit(P, L, S, A, bit):
             A.active[i] += 1
     logistic_many(logits, n_rows)
     for i in range(n_rows):
-        q = logits[i]  # clamped as predict clamps the coded probability
-        if q < _EPS:
-            q = _EPS
-        elif q > _ONE_MINUS_EPS:
-            q = _ONE_MINUS_EPS
+        q = clamp_probability(logits[i])  # as predict clamps the coded probability
         A.product[i] *= np.float64(q) if bit else 1.0 - np.float64(q)
     weights = L.mixer.weights
     for k in range(n_mix):

@@ -217,6 +217,16 @@ _ONE_MINUS_EPS = np.float32(1.0) - np.float32(0.0001)
 
 
 @njit(inline="always")
+def clamp_probability(p):
+    """A probability kept in [1e-4, 1 - 1e-4] (float32), as every coded probability is."""
+    if p < _EPS:
+        return _EPS
+    if p > _ONE_MINUS_EPS:
+        return _ONE_MINUS_EPS
+    return p
+
+
+@njit(inline="always")
 def predict(P, L, S):
     """P(next bit = 1) as float32 in [1e-4, 1 - 1e-4]."""
     b = S.basic
@@ -238,10 +248,7 @@ def predict(P, L, S):
     signals_after_models(P.signals, S.signals, contexts, inputs, S.match, P.match.slot.shape[0])
     out = mixer_predict(P.mixer, L.mixer, S.mixer, contexts, inputs)
     prob = apm_predict(P.apm, L.apm, S.apm, contexts, out, logistic(out))
-    if prob < _EPS:
-        prob = _EPS
-    elif prob > _ONE_MINUS_EPS:
-        prob = _ONE_MINUS_EPS
+    prob = clamp_probability(prob)
     S.signals.last_p[0] = prob
     return prob
 
