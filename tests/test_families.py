@@ -35,6 +35,7 @@ from gmixpy.models.apm import BUCKETS, apm_learn, apm_new, apm_predict
 from gmixpy.models.indirect import indirect_learn, indirect_new, indirect_predict
 from gmixpy.models.match import match_new
 from gmixpy.spec import (
+    BASIC_SLOTS,
     Active,
     Apm,
     Indirect,
@@ -54,11 +55,6 @@ def _bits(data: bytes):
     for byte in data:
         for j in range(7, -1, -1):
             yield (byte >> j) & 1
-
-
-# Numba segfaults while compiling these tests' small kernel wrappers (inlining basic_predict into each; seen on
-# Python 3.11, in the full suite and alone): skipped until the wrappers are rewritten, so the suite can run.
-pytestmark = pytest.mark.skip(reason="Numba segfaults compiling these kernel wrappers; see the comment above")
 
 
 # ---- the byte-level contexts, driven by the real basic_predict ----------------------------------------------------
@@ -114,7 +110,7 @@ def _run_text(p, s, b, data, out):
 
 
 def _slots(items):
-    names = ["always_zero", "bit_context", "last_byte"] + [c.name for c in items]
+    names = list(BASIC_SLOTS) + [c.name for c in items]  # basic_predict writes every basic slot
     return {n: i for i, n in enumerate(names)}, len(names)
 
 
@@ -378,7 +374,7 @@ def test_apm_matches_reference():
         probability = logistic(logit)
         bit = int(rng.uniform() < 0.3 + 0.4 * (keys[0] & 1))
         expected, outputs = ref.predict([keys[0], keys[1], keys[0]], bit_context, logit, probability)
-        got = _apm_step(p, m, s, contexts, logit, probability, bit, True)
+        got = _apm_step(p, m, s, contexts, logit, F(probability), bit, True)  # float32, as in predict
         assert F(got).tobytes() == expected.tobytes(), step
         assert s.outputs.tobytes() == np.array(outputs, np.float32).tobytes()
         assert (s.bucket[0], s.weight[0]) == (ref.j, ref.w)
@@ -568,7 +564,8 @@ def test_learning_off_leaves_long_term_memory_identical(alice, family):
     from gmixpy.model import Model
 
     spec, running = _family_specs()[family]
-    data = alice[:3000] + _table(40, 6) if family == "record" else alice[:4000]
+    # the record family learns from a table, and is measured frozen on more rows of it
+    data = alice[:1000] + _table(120, 6) if family == "record" else alice[:4000]
     model = Model.new(spec)
     fresh = [a.copy() for a in _arrays(model.ltm)]
     evaluate(model, data[:-1000], learn=True)
@@ -577,7 +574,7 @@ def test_learning_off_leaves_long_term_memory_identical(alice, family):
     if family == "apm":
         assert (model.ltm.apm.counts > 0).sum() > 100
     if family == "indirect_limit":
-        assert model.ltm.indirect.counts[3].max() == 255 and (model.ltm.indirect.counts[:3] == 0).all()
+        assert model.ltm.indirect.counts[2].max() == 255 and (model.ltm.indirect.counts[:2] == 0).all()
     before = [a.copy() for a in learned]
     stm_before = [a.copy() for a in _arrays(getattr(model.stm, running))] if running else []
     frozen = model.copy()
