@@ -127,6 +127,12 @@ def _preset_choice():
     return click.Choice(sorted(PRESETS))
 
 
+# What the presets are, for every --preset's help (the README's table says more).
+PRESETS_HELP = ("default: the strongest (PPMd, the LSTM, context maps), about 1.5 GB; fast: without PPMd and the "
+                "LSTM, about 3 times as fast; gmix, gmix-fast: gmix's own ensembles, bit-exact; tiny, gmix-tiny: "
+                "tables of a few KB, for tests.")
+
+
 def checkpoint_options(what: str):
     """--checkpoint-every and --checkpoint, as compress and train take them."""
     def apply(command):
@@ -243,7 +249,7 @@ def main():
 @output_option("Output path (default: INPUT.gmx; stdout for stdin; '-' for stdout); one input only.")
 @stdout_keep_options
 @click.option("-p", "--preset", default="default", show_default=True, type=_preset_choice(),
-              help="Model preset (not with --model).")
+              help="Model preset (not with --model).  " + PRESETS_HELP)
 @click.option("-m", "--model", "model_path", metavar="FILE", type=click.Path(),
               help="Start from this trained model file; decompressing then needs the same file.")
 @checkpoint_options("input")
@@ -439,7 +445,7 @@ def info(file):
 @click.argument("data", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @output_option("Model file to write.", required=True, type=click.Path())
 @click.option("-p", "--preset", default="default", show_default=True, type=_preset_choice(),
-              help="Model preset for a new model (not with --from).")
+              help="Model preset for a new model (not with --from).  " + PRESETS_HELP)
 @click.option("--from", "from_model", metavar="FILE", type=click.Path(),
               help="Fine-tune this saved model.")
 @click.option("--test", metavar="FILE", type=click.Path(),
@@ -695,7 +701,7 @@ def evaluate_command(model_path, file, frozen, quiet, verbose):
 @main.command(short_help="Per-input bits per byte and weights, a surprise map.")
 @click.argument("paths", nargs=-1, required=True, metavar="[MODEL] FILE")
 @click.option("-p", "--preset", type=_preset_choice(), help="Analyze with a fresh model of this preset instead of "
-              "a model file (the default with FILE alone: default).")
+              "a model file (the default with FILE alone: default).  " + PRESETS_HELP)
 @click.option("--frozen", is_flag=True, help="Learning disabled (the language-model setting); by default the model "
               "learns as it reads, exactly as compression does.")
 @click.option("--tsv", type=click.Path(dir_okay=False), help="Write every row's numbers as TSV.")
