@@ -2,7 +2,8 @@
 
 Kernels are compiled once and cached on disk (`cache=True`).  Numba keys its cache on the source file of each
 entry point only, so an edited helper in another module could leave a stale kernel behind; the cache directory is
-therefore named after a hash of the whole package source, and any change anywhere selects a fresh directory.
+therefore named after a hash of every module the kernels are built from (_cache.kernel_sources), and a change
+to any of them selects a fresh directory.
 Set NUMBA_CACHE_DIR yourself to override this.
 
 Determinism: no kernel uses fastmath or parallel reductions, so every float operation is IEEE round-to-nearest

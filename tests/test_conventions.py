@@ -383,3 +383,13 @@ def test_compress_stdin_defaults_to_stdout(tmp_path, alice):
     assert proc.returncode == 0 and proc.stdout[:4] == b"GMXP"
     back = subprocess.run(GMIXPY + ["-d", "-q", "-"], input=proc.stdout, capture_output=True, timeout=300)
     assert back.returncode == 0 and back.stdout == alice[:2000]
+
+
+def test_kernel_cache_key_covers_the_kernels_and_nothing_else():
+    """Editing the command line keeps the compiled kernels; editing anything a kernel is built from does not."""
+    from gmixpy import _cache
+
+    names = {str(p.relative_to(_cache.ROOT)) for p in _cache.kernel_sources()}
+    assert {"engine.py", "predictor.py", "models/context_map.py", "mixer/sigmoid.py", "spec.py",
+            "coder/arithmetic.py", "layout.py", "contexts/states.py"} <= names
+    assert not names & {"cli.py", "codec.py", "runs.py", "archive.py", "console.py", "presets.py", "model.py"}
