@@ -41,7 +41,8 @@ def compress(data: bytes, preset: str = "default", model: Model | None = None) -
     from .codec import compress_file
 
     out = _BytesIO()
-    compress_file(_BytesIO(bytes(data)), out, preset=preset, model=model)
+    data = bytes(data)
+    compress_file(_BytesIO(data), out, preset=preset, model=model, length=len(data))
     return out.getvalue()
 
 

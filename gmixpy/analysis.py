@@ -34,7 +34,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from . import engine
+from . import engine, presets
 from .archive import FLAG_MODEL, Header
 from .chunks import CHUNK, Progress, no_progress
 from .codec import finish_archive
@@ -139,11 +139,11 @@ class Analysis:
         return "\n".join(out) + "\n"
 
 
-def archive_header(model: Model, preset: str | None) -> Header:
-    """The header `gmixpy compress` writes for this model: a preset's name (the model must then be a fresh
-    Model.new(preset)) or, with preset None, the model's digest."""
+def archive_header(model: Model, preset: str | None, size_class: int = 0) -> Header:
+    """The header `gmixpy compress` writes for this model: a preset's name and size class (the model must then be
+    what codec.start_archive made for them) or, with preset None, the model's digest."""
     if preset:
-        return Header(0, 0, model.spec.digest(), preset)
+        return Header(0, 0, presets.get(preset).digest(), preset, size_class=size_class)
     return Header(0, 0, model.spec.digest(), "", model.digest(), FLAG_MODEL)
 
 
@@ -159,7 +159,7 @@ def _sums(model: Model, map_bytes: int) -> engine.AnalysisSums:
 
 
 def analyze_stream(model: Model, src: BinaryIO, learn: bool = True, *, map_bytes: int = MAP_BYTES,
-                   archive: BinaryIO | None = None, preset: str | None = None, source: str = "",
+                   archive: BinaryIO | None = None, preset: str | None = None, size_class: int = 0, source: str = "",
                    progress: Progress = no_progress) -> Analysis:
     """Analyze everything src holds (see the module docstring); the model learns as it reads when `learn` (and is
     modified in either case: its running state moves on).  With `archive` (a seekable binary file, learning
@@ -169,7 +169,7 @@ def analyze_stream(model: Model, src: BinaryIO, learn: bool = True, *, map_bytes
         raise ValueError("an archive can only be written while learning (decompression learns)")
     if map_bytes < 0:
         raise ValueError("map_bytes must not be negative")
-    header = archive_header(model, preset)
+    header = archive_header(model, preset, size_class)
     model.changed()
     sums = _sums(model, map_bytes)
     coder = coder_new()
@@ -218,19 +218,18 @@ def analyze(model: Model, data: bytes, learn: bool = True, *, map_bytes: int = M
 
 
 def analyze_file(model: Model, path: str, learn: bool = True, *, map_bytes: int = MAP_BYTES,
-                 archive_path: str | None = None, force: bool = False, preset: str | None = None, source: str = "",
-                 progress: Progress = no_progress) -> Analysis:
+                 archive_path: str | None = None, force: bool = False, preset: str | None = None, size_class: int = 0,
+                 source: str = "", progress: Progress = no_progress) -> Analysis:
     """analyze_stream on a file; with archive_path the archive is written there atomically (refused if it exists,
     unless force)."""
     from .files import atomic_output
 
+    options = dict(map_bytes=map_bytes, preset=preset, size_class=size_class, source=source, progress=progress)
     with open(path, "rb") as src:
         if archive_path is None:
-            return analyze_stream(model, src, learn, map_bytes=map_bytes, preset=preset, source=source,
-                                  progress=progress)
+            return analyze_stream(model, src, learn, **options)
         with atomic_output(archive_path, force) as dst:
-            return analyze_stream(model, src, learn, map_bytes=map_bytes, archive=dst, preset=preset,
-                                  source=source, progress=progress)
+            return analyze_stream(model, src, learn, archive=dst, **options)
 
 
 def _result(model: Model, sums: engine.AnalysisSums, n_bytes: int, stream: int, header_bytes: int, learn: bool,

@@ -428,6 +428,8 @@ def info(file):
                 click.echo(f"CRC32 of original:     {h.crc32:08x}")
                 click.echo(f"preset:                {h.preset or '(from a model file)'}")
                 click.echo(f"specification digest:  {h.spec_digest.hex()}")
+                click.echo("hashed tables:         " + (f"sized for inputs up to {1 << h.size_class:,} bytes (size "
+                                                         f"class {h.size_class})" if h.size_class else "as declared"))
                 click.echo(f"model digest:          {h.model_digest.hex() if h.with_model else '(none)'}")
                 return
             from . import serialize
@@ -744,8 +746,8 @@ def analyze(paths, preset, frozen, tsv, html, plot, archive, map_bytes, sort, fo
     def body():
         from . import serialize
         from .analysis import analyze_file
+        from .codec import start_archive
         from .files import atomic_output, check_input, check_output
-        from .model import Model
 
         for name in filter(None, [model_path, file]):
             check_input(name)
@@ -757,11 +759,16 @@ def analyze(paths, preset, frozen, tsv, html, plot, archive, map_bytes, sort, fo
             from .plot import pyplot
 
             pyplot()  # a missing extra is reported before the run, not after it
-        model = serialize.load(model_path) if model_path else Model.new(preset or "default")
+        if model_path:
+            model, size_class = serialize.load(model_path), 0
+        else:  # the model `compress` would start from, its tables sized to the file
+            model, header = start_archive(preset or "default", None, os.path.getsize(file))
+            size_class = header.size_class
         bar = Bar(os.path.getsize(file), "analyze", quiet)
         try:
             result = analyze_file(model, file, learn=not frozen, map_bytes=map_bytes, archive_path=archive,
                                   force=force, preset=None if model_path else (preset or "default"),
+                                  size_class=size_class,
                                   source=f"model {model_path}" if model_path else f"preset {preset or 'default'}",
                                   progress=bar)
         finally:

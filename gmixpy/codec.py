@@ -16,7 +16,7 @@ from . import engine, presets
 from .archive import FLAG_MODEL, MAX_EXPANSION, MAX_HEADER, ArchiveError, Header, decode_header
 from .chunks import CHUNK, Progress, next_multiple, no_progress
 from .coder.arithmetic import CoderState, coder_new
-from .model import Model
+from .model import Model, huge_pages_for
 
 
 def compress_chunks(model: Model, src: BinaryIO, dst: BinaryIO, pos: int, crc: int, coder: CoderState,
@@ -132,6 +132,8 @@ def model_for_header(header: Header, model: Model | None) -> Model:
         if not same:
             raise ArchiveError("this archive was compressed with a different model, or the same model in another "
                                "state (model digest mismatch)")
+        if header.size_class:
+            raise ArchiveError("corrupt archive header (size class)")
         return model.copy()
     if model is not None:
         raise ArchiveError("this archive was compressed without a model file: do not pass --model")
@@ -141,16 +143,22 @@ def model_for_header(header: Header, model: Model | None) -> Model:
             raise ArchiveError(f"archive uses unknown preset {header.preset!r}")
         raise ArchiveError(f"archive was made with a different version of preset {header.preset!r} "
                            "(specification digest mismatch)")
-    return Model.new(spec)
+    spec = presets.for_size_class(spec, header.preset, header.size_class)
+    if spec is None:
+        raise ArchiveError("corrupt archive header (size class)")
+    return Model.new(spec, huge_pages=huge_pages_for(header.length))
 
 
-def start_archive(preset: str, model: Model | None) -> tuple[Model, Header]:
-    """The model to compress with (a fresh preset, or a copy of `model`, which is not modified) and the archive
-    header naming it; its length and CRC32 are filled in by finish_archive."""
+def start_archive(preset: str, model: Model | None, length: int | None = None) -> tuple[Model, Header]:
+    """The model to compress with and the archive header naming it; its length and CRC32 are filled in by
+    finish_archive.  With `model`, a copy of it (which is not modified); else a fresh preset, its hashed tables
+    sized for an input of `length` bytes when that is known (presets.for_length: the header records the size
+    class, so decompression builds the same model)."""
     if model is not None:
         return model.copy(), Header(0, 0, model.spec.digest(), "", model.digest(), FLAG_MODEL)
-    work = Model.new(preset)
-    return work, Header(0, 0, work.spec.digest(), preset)
+    spec, size_class = presets.for_length(preset, length)
+    work = Model.new(spec, huge_pages=huge_pages_for(length))
+    return work, Header(0, 0, presets.get(preset).digest(), preset, size_class=size_class)
 
 
 def finish_archive(dst: BinaryIO, start: int, header: Header, total: int, crc: int) -> int:
@@ -164,9 +172,10 @@ def finish_archive(dst: BinaryIO, start: int, header: Header, total: int, crc: i
 
 
 def compress_file(src: BinaryIO, dst: BinaryIO, preset: str = "default", model: Model | None = None,
-                  progress: Progress = no_progress) -> tuple[int, int]:
-    """Write a complete archive of src to the seekable dst.  Returns (bytes in, archive bytes)."""
-    work, header = start_archive(preset, model)
+                  progress: Progress = no_progress, length: int | None = None) -> tuple[int, int]:
+    """Write a complete archive of src to the seekable dst.  Returns (bytes in, archive bytes).  `length`: how
+    many bytes src holds, when known (the model's tables are then sized to it)."""
+    work, header = start_archive(preset, model, length)
     start = dst.tell()
     dst.write(header.encode())
     total, crc, _ = compress_stream(work, src, dst, progress)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .archive import MAX_SIZE_CLASS
 from .spec import (
     Active,
     Apm,
@@ -336,6 +337,54 @@ LEGACY = {
 }
 
 
+# Presets whose hashed tables follow the input (see `sized`).  The gmix ports keep gmix's sizes whatever the input:
+# they reproduce gmix's own archives.
+SIZED = ("default", "fast", "tiny")
+MIN_SIZE_CLASS = 12  # inputs up to 4 KiB get the tables of a 4 KiB input
+
+
+def size_class(length: int) -> int:
+    """The size class of an input of `length` bytes: the smallest k with length <= 2**k, at least MIN_SIZE_CLASS."""
+    return max(MIN_SIZE_CLASS, (max(length, 1) - 1).bit_length())
+
+
+def sized(spec: Specification, k: int) -> Specification:
+    """`spec` with every hashed table cut to what an input of at most 2**k bytes can fill, never enlarged.
+
+    An input of n bytes has at most n distinct contexts per context slot: an Indirect table (rows of 256 bit
+    contexts), a match table and an indirect-hash table get 2n rows (k + 1 bits), so their load stays at most one
+    half; a context map touches up to three slots per byte and context in buckets of seven, and gets 2n buckets per
+    context (k + 1 + log2 of its contexts); an APM row is a context with the bits of the current byte, 8n rows at
+    most (k + 3).  Mixer weight sets are allocated when first seen and PPMd's arena is used from its ends, so
+    neither needs sizing.  The result is a pure function of (spec, k): decompression rebuilds it from the archive's
+    size class."""
+    def fit(bits: int, extra: int) -> int:
+        return min(bits, k + extra)
+
+    def resize(item):
+        if isinstance(item, (Indirect, Match, IndirectHash)):
+            return replace(item, table_bits=fit(item.table_bits, 1))
+        if isinstance(item, ContextMap):
+            return replace(item, table_bits=fit(item.table_bits, 1 + (len(item.contexts) - 1).bit_length()))
+        if isinstance(item, Apm):
+            return replace(item, table_bits=fit(item.table_bits, 3))
+        return item
+
+    return replace(spec, contexts=tuple(map(resize, spec.contexts)), models=tuple(map(resize, spec.models)),
+                   apms=tuple(map(resize, spec.apms)))
+
+
+def for_length(name: str, length: int | None) -> tuple[Specification, int]:
+    """Preset `name` sized for an input of `length` bytes (None: unknown) and the size class an archive records:
+    0 when nothing is cut (a large or unknown input, or a preset outside SIZED)."""
+    spec = get(name)
+    if length is None or name not in SIZED:
+        return spec, 0
+    k = size_class(length)
+    small = sized(spec, k)
+    return (small, k) if small != spec else (spec, 0)
+
+
 def for_archive(name: str, digest: bytes) -> Specification | None:
     """The specification an archive names by preset and specification digest: the current preset of that name,
     or what the name meant before it changed (LEGACY); None when neither has that digest."""
@@ -345,6 +394,16 @@ def for_archive(name: str, digest: bytes) -> Specification | None:
             if spec.digest() == digest:
                 return spec
     return None
+
+
+def for_size_class(spec: Specification, name: str, k: int) -> Specification | None:
+    """What an archive of size class `k` was coded with, given the declared `spec` of its preset `name`; None when
+    that preset is never sized (a damaged or crafted header)."""
+    if k == 0:
+        return spec
+    if name not in SIZED or spec.name != name or not MIN_SIZE_CLASS <= k <= MAX_SIZE_CLASS:
+        return None
+    return sized(spec, k)
 
 
 def get(name: str) -> Specification:

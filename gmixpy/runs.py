@@ -287,7 +287,7 @@ class CompressState:
         h = self.header
         return {"command": "compress", "args": {k: getattr(self, k) for k in COMPRESS_ARGS}, "pos": self.pos,
                 "crc": self.crc, "spec_digest": h.spec_digest.hex(), "preset": h.preset,
-                "model_digest": h.model_digest.hex(), "flags": h.flags}
+                "model_digest": h.model_digest.hex(), "flags": h.flags, "size_class": h.size_class}
 
     @classmethod
     def from_meta(cls, meta: dict, run: dict, model: Model, path: str) -> "CompressState":
@@ -328,19 +328,25 @@ class CompressState:
             raise bad("preset")
         if not is_int(meta.get("flags"), 0, 2):
             raise bad("flags")
-        if meta["spec_digest"] != model.spec.digest().hex():
-            raise bad("specification digest")
+        size_class = meta.get("size_class", 0)
+        if not is_int(size_class, 0, 64) or (meta["flags"] and size_class):
+            raise bad("size class")
         if meta["flags"] == 0:
             try:
-                same = presets.get(preset).digest() == model.spec.digest()
+                declared = presets.get(preset)
             except ValueError:
-                same = False
-            if not same:
+                declared = None
+            used = declared and presets.for_size_class(declared, preset, size_class)
+            if not used or used.digest() != model.spec.digest():
                 raise bad("preset")
+            if meta["spec_digest"] != declared.digest().hex():
+                raise bad("specification digest")
+        elif meta["spec_digest"] != model.spec.digest().hex():
+            raise bad("specification digest")
         if "coder" not in run or "output" not in run:
             raise bad("run state")
         header = Header(0, 0, bytes.fromhex(meta["spec_digest"]), preset, bytes.fromhex(meta["model_digest"]),
-                        meta["flags"])
+                        meta["flags"], size_class=size_class)
         return cls(**{k: args[k] for k in COMPRESS_ARGS if k in args}, pos=meta["pos"], crc=meta["crc"],
                    header=header, coder=run["coder"], written=run["output"].tobytes())
 
@@ -352,9 +358,9 @@ def start_compression(st: CompressState) -> Model:
     for target in filter(None, [st.output, st.checkpoint]):
         check_output(target, st.force)
     base = serialize.load(st.model_path) if st.model_path else None
-    model, st.header = start_archive(st.preset, base)
-    st.coder, st.written = coder_new(), st.header.encode()
     st.size = None if st.input == "-" else os.path.getsize(st.input)
+    model, st.header = start_archive(st.preset, base, st.size)
+    st.coder, st.written = coder_new(), st.header.encode()
     return model
 
 

@@ -87,6 +87,8 @@ def _reheader(blob: bytes, **fields) -> bytes:
         body[4] = fields["version"]
     if "flags" in fields:
         body[5] = fields["flags"]
+    if "size_class" in fields:
+        body[6] = fields["size_class"]
     if "spec_digest" in fields:
         body[20:36] = fields["spec_digest"]
     if "preset" in fields:
@@ -122,7 +124,15 @@ def _mutations(blobs, rng: random.Random, count: int):
                     ("wrong_version", data, _reheader(blob, version=FORMAT_VERSION + 1)),
                     ("wrong_version", data, _reheader(blob, version=0)),
                     ("model_flag", data, _reheader(blob, flags=1)),
-                    ("unknown_flags", data, _reheader(blob, flags=0x80))]
+                    ("unknown_flags", data, _reheader(blob, flags=0x80)),
+                    ("size_class", data, _reheader(blob, size_class=0)),
+                    ("size_class", data, _reheader(blob, size_class=1)),
+                    ("size_class", data, _reheader(blob, size_class=30)),
+                    ("size_class", data, _reheader(blob, size_class=63)),
+                    ("size_class", data, _reheader(blob, size_class=64)),
+                    ("size_class", data, _reheader(blob, size_class=255)),
+                    ("size_class", data, _reheader(blob, version=3, size_class=12)),
+                    ("blocks_flag", data, _reheader(blob, flags=2))]
     cases += crafted
     kinds = ["bitflip_header", "bitflip_stream", "byte_scramble", "truncate_stream", "append_garbage",
              "splice_streams", "random_after_magic"]

@@ -1,0 +1,109 @@
+"""Memory that follows the data: a preset's hashed tables sized to the input (presets.sized), recorded in the
+archive as its size class so that decompression rebuilds the same model; huge pages only for long inputs."""
+from __future__ import annotations
+
+import io
+from dataclasses import fields
+
+import pytest
+
+import gmixpy
+from gmixpy import presets
+from gmixpy.archive import decode_header
+from gmixpy.codec import compress_file, start_archive
+from gmixpy.model import HUGE_PAGES_FROM, Model, huge_pages_for, nbytes
+from gmixpy.spec import Apm, ContextMap, Indirect, IndirectHash, Match
+
+
+def _tables(spec):
+    """name -> table_bits of every hashed table of spec."""
+    out = {}
+    for group in (spec.contexts, spec.models, spec.apms):
+        for item in group:
+            if isinstance(item, (Indirect, Match, IndirectHash, ContextMap, Apm)):
+                out[(type(item).__name__, item.name, getattr(item, "context", ""))] = item.table_bits
+    return out
+
+
+@pytest.mark.parametrize("name", presets.SIZED)
+def test_sizing_never_enlarges_and_large_inputs_keep_the_declared_tables(name):
+    spec = presets.get(name)
+    declared = _tables(spec)
+    previous = None
+    for k in range(presets.MIN_SIZE_CLASS, 40):
+        small = presets.sized(spec, k)
+        bits = _tables(small)
+        assert bits.keys() == declared.keys()
+        assert all(bits[t] <= declared[t] for t in bits)
+        if previous is not None:  # a larger input never gets smaller tables
+            assert all(bits[t] >= previous[t] for t in bits)
+        previous = bits
+        assert presets.sized(spec, k) == small  # a pure function of (spec, k): decompression rebuilds it
+        # everything but the table sizes is the declared specification
+        assert [f.name for f in fields(small)] == [f.name for f in fields(spec)]
+        assert small.input_names() == spec.input_names() and small.mixers == spec.mixers
+    assert presets.sized(spec, 40) == spec
+    assert presets.for_length(name, 1 << 40) == (spec, 0)
+    assert presets.for_length(name, None) == (spec, 0)
+
+
+def test_the_gmix_ports_are_never_sized():
+    for name in ("gmix", "gmix-fast", "gmix-tiny"):
+        assert presets.for_length(name, 100) == (presets.get(name), 0)
+        assert presets.for_size_class(presets.get(name), name, 12) is None
+
+
+def test_size_class_of_a_length():
+    assert presets.size_class(0) == presets.size_class(1) == presets.size_class(4096) == presets.MIN_SIZE_CLASS
+    assert presets.size_class(4097) == 13
+    assert presets.size_class(152_089) == 18
+    assert presets.size_class(1 << 20) == 20 and presets.size_class((1 << 20) + 1) == 21
+
+
+def test_a_small_input_is_coded_with_sized_tables_and_decodes(sample_text):
+    data = sample_text[:3000]
+    blob = gmixpy.compress(data, preset="tiny")
+    header = decode_header(blob)
+    assert header.version == 4 and header.size_class == presets.MIN_SIZE_CLASS
+    assert gmixpy.decompress(blob) == data
+    # the archive is what a model sized by hand codes, and not what the declared tables code
+    spec = presets.sized(presets.get("tiny"), header.size_class)
+    assert spec != presets.get("tiny")
+    work, _ = start_archive("tiny", None, len(data))
+    assert work.spec == spec
+
+
+def test_unknown_length_keeps_the_declared_tables(sample_text):
+    data = sample_text[:3000]
+    out = io.BytesIO()
+    compress_file(io.BytesIO(data), out, preset="tiny")  # a stream of unknown length, as stdin
+    header = decode_header(out.getvalue())
+    assert header.size_class == 0
+    assert gmixpy.decompress(out.getvalue()) == data
+
+
+def test_default_on_a_4_kb_input_allocates_a_small_fraction_of_its_tables(sample_text):
+    data = sample_text[:4000]
+    full = Model.new("default")
+    small, header = start_archive("default", None, len(data))
+    ppmd = small.stm.ppmd  # PPMd's arena is not sized: it is used from its ends, so untouched pages cost nothing
+    assert nbytes(small.ltm) + nbytes(small.stm) - nbytes(ppmd) < (nbytes(full.ltm) + nbytes(full.stm)
+                                                                   - nbytes(full.stm.ppmd)) / 5
+    del full
+    blob = gmixpy.compress(data, preset="default")
+    assert decode_header(blob).size_class == header.size_class == presets.MIN_SIZE_CLASS
+    assert gmixpy.decompress(blob) == data
+
+
+def test_huge_pages_only_for_long_or_unknown_inputs():
+    assert huge_pages_for(None) and huge_pages_for(HUGE_PAGES_FROM)
+    assert not huge_pages_for(4096) and not huge_pages_for(HUGE_PAGES_FROM - 1)
+    # the switch is restored after the allocation
+    from numpy._core import multiarray
+
+    before = multiarray._set_madvise_hugepage(True)
+    try:
+        Model.new("tiny", huge_pages=False)
+        assert multiarray._set_madvise_hugepage(True) is True
+    finally:
+        multiarray._set_madvise_hugepage(before)
