@@ -1,7 +1,8 @@
 """The gmixpy command line.
 
 Every command reports errors as one line on stderr with exit status 1 (usage errors: 2), never a traceback;
-Ctrl-C exits with 130 and SIGTERM with 143, leaving no partial output.  Progress, notices and summaries go to
+Ctrl-C exits with 130 and SIGTERM with 143, leaving no partial output (but the partial archive a compression's
+checkpoint goes on from, and the text `generate -o` had written).  Progress, notices and summaries go to
 stderr (see console.py), so `-o -` output on stdout stays clean.  The conventions of xz and zstd hold where they
 fit: -c/--stdout, -k/--keep (inputs are never deleted anyway), `gmixpy -d` for decompress, several inputs each to
 its own output, -v/-q, "-" for stdin and stdout, no compressed data to a terminal without -f.
