@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from . import files, presets, serialize
+from . import presets, serialize
 from .archive import Header
 from .chunks import CHUNK, Progress, evaluate, next_multiple, no_progress
 from .codec import compress_chunks, finish_archive, start_archive
 from .coder.arithmetic import CoderState, coder_new
-from .files import OutputExists, atomic_output, check_input, check_output, input_files, open_input, same_file
+from .files import OutputExists, atomic_output, check_input, check_output, input_files, named, open_input, same_file
 from .model import Model, deep_copy
 
 
@@ -397,9 +397,10 @@ def _check_targets(st: CompressState, new: list[str]) -> None:
     for target in filter(None, [st.output, st.partial, st.checkpoint]):
         if same_file(st.input, target):
             raise ValueError(f"{target} is the input {st.input}: choose another output")
-    for target in filter(None, [st.output, st.partial]):
-        if st.checkpoint and _same_path(st.checkpoint, target):
-            raise ValueError(f"the checkpoint {st.checkpoint} would overwrite {target}: choose another checkpoint")
+    for target, what in ((st.output, "output"), (st.partial, "partial archive")):
+        if target and st.checkpoint and _same_path(st.checkpoint, target):
+            raise ValueError(f"{st.checkpoint} cannot be both the checkpoint and the {what}: choose another "
+                             "checkpoint")
 
 
 def start_compression(st: CompressState) -> Model:
@@ -492,7 +493,7 @@ def _compress_resumable(model: Model, st: CompressState, src: BinaryIO, progress
             with contextlib.suppress(OSError):
                 os.unlink(st.partial)
         if isinstance(e, OSError):
-            raise files.named(e, st.output) from None
+            raise named(e, st.output) from None
         raise
     return total, end
 

@@ -326,6 +326,12 @@ def test_fresh_compress_refuses_an_existing_partial_archive(tmp_path, alice):
     assert_one_line_error(run("compress", partial, "-o", out, "-p", "tiny", "--force", "--checkpoint-every", 5000),
                           f"{partial} is the input {partial}: choose another output")
     assert partial.read_bytes() == b"a file of the user's"
+    # nor can the checkpoint be the output or the partial archive (one would overwrite the other)
+    archive = out.read_bytes()
+    for ckpt, what in ((partial, "partial archive"), (out, "output")):
+        assert_one_line_error(run("compress", src, "-o", out, "-p", "tiny", "--force", "--checkpoint-every", 5000,
+                                  "--checkpoint", ckpt), f"{ckpt} cannot be both the checkpoint and the {what}")
+    assert partial.read_bytes() == b"a file of the user's" and out.read_bytes() == archive
 
 
 def test_resume_from_a_checkpoint_of_the_earlier_layout(tmp_path, alice):
