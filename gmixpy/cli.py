@@ -1,7 +1,8 @@
 """The gmixpy command line.
 
 Every command reports errors as one line on stderr with exit status 1 (usage errors: 2), never a traceback;
-Ctrl-C exits with 130 and SIGTERM with 143, leaving no partial output.  Progress, notices and summaries go to
+Ctrl-C exits with 130 and SIGTERM with 143, leaving no partial output (but the partial archive a compression's
+checkpoint goes on from, and the text `generate -o` had written).  Progress, notices and summaries go to
 stderr (see console.py), so `-o -` output on stdout stays clean.  The conventions of xz and zstd hold where they
 fit: -c/--stdout, -k/--keep (inputs are never deleted anyway), `gmixpy -d` for decompress, several inputs each to
 its own output, -v/-q, "-" for stdin and stdout, no compressed data to a terminal without -f.
@@ -297,15 +298,27 @@ def _compress_one(input, output, preset, model_path, checkpoint_every, checkpoin
     if same_file(input, output):
         raise click.ClickException(f"{input}: input and output are the same file")
     checkpoint_path = checkpoint_target(output, checkpoint_every, checkpoint_path)
+    run = {}
 
     def body():
         from .runs import CompressState, start_compression
 
-        st = CompressState(input=input, output=output, preset=preset, model_path=model_path, force=force,
-                           checkpoint_every=checkpoint_every or 0, checkpoint=checkpoint_path)
+        st = run["state"] = CompressState(input=input, output=output, preset=preset, model_path=model_path,
+                                          force=force, checkpoint_every=checkpoint_every or 0,
+                                          checkpoint=checkpoint_path)
         _compress_run(start_compression(st), st)
 
-    run_guarded(body, kept=f"{shown(input, 'stdin')} is intact", checkpoint=checkpoint_path)
+    run_guarded(body, kept=f"{shown(input, 'stdin')} is intact", checkpoint=checkpoint_path,
+                left=lambda: partial_left(run.get("state")))
+
+
+def partial_left(st) -> str:
+    """What an interrupted compression left: the partial archive its checkpoint goes on from, once a checkpoint
+    names it (before that the run removes it)."""
+    partial = getattr(st, "partial", None)
+    if partial and getattr(st, "partial_length", 0) and os.path.exists(partial):
+        return f"the archive so far is kept in {partial} for the resume"
+    return "no partial output was left"
 
 
 def _compress_run(model, st):
@@ -535,19 +548,21 @@ def resume(checkpoint, force, quiet, verbose):
     The result is byte-identical to an uninterrupted run; the checkpoint is removed when the run completes.
     """
     set_verbosity(quiet, verbose)
+    run = {}
 
     def body():
         from .files import check_input
         from .runs import TrainState, resume
 
         check_input(checkpoint)
-        model, st = resume(checkpoint, force)
+        model, st = run["state"] = resume(checkpoint, force)
         if isinstance(st, TrainState):
             _train_loop(model, st)
         else:
             _compress_run(model, st)
 
-    run_guarded(body, kept=f"the checkpoint is intact; resume again with: gmixpy resume {checkpoint}")
+    run_guarded(body, kept=f"the checkpoint is intact; resume again with: gmixpy resume {checkpoint}",
+                left=lambda: partial_left(run.get("state", (None, None))[1]))
 
 
 def finite_temperature(ctx, param, value):

@@ -7,6 +7,9 @@ refused unless `force`.  Path "-" means stdout: the data is spooled to a tempora
 once complete and verified.  Errors name the target, never the temporary file.
 
 `check_output` and `check_input` refuse at once, before any work, what atomic_output or open would refuse later.
+
+A compression with checkpoints writes its archive otherwise: to OUTPUT.partial, which an interruption keeps so that
+`resume` can go on from it, and which is renamed into place only when the archive is complete (runs.py).
 """
 from __future__ import annotations
 
@@ -78,7 +81,7 @@ def atomic_output(path: str, force: bool = False, keep_partial: bool = False) ->
                 yield tmp
                 tmp.flush()
             except OSError as e:
-                raise _named(e, "a temporary file") from None
+                raise named(e, "a temporary file") from None
             tmp.seek(0)
             out = sys.stdout.buffer
             try:
@@ -101,7 +104,7 @@ def atomic_output(path: str, force: bool = False, keep_partial: bool = False) ->
                 tmp.flush()
                 os.fsync(tmp.fileno())
             except OSError as e:
-                raise _named(e, path) from None
+                raise named(e, path) from None
         _replace(tmp_name, path)
     except BaseException as e:
         if keep_partial and not isinstance(e, Exception) and _nonempty(tmp_name):
@@ -126,7 +129,7 @@ def _nonempty(name: str) -> bool:
         return False
 
 
-def _named(e: OSError, name: str) -> OSError:
+def named(e: OSError, name: str) -> OSError:
     """`e` with a file name, so that "no space left on device" says where (writes to a file object lose it)."""
     if e.filename is None and e.errno is not None and not isinstance(e, BrokenPipeError):
         return OSError(e.errno, e.strerror, name)
@@ -141,7 +144,7 @@ def stdout_failed(e: OSError) -> OSError:
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, fd)
         os.close(null)
-    return _named(e, "stdout")
+    return named(e, "stdout")
 
 
 @contextlib.contextmanager

@@ -2,7 +2,9 @@
 
 A run's whole state is the model (long- and short-term memory) plus a few positions and counters (TrainState,
 CompressState), so a checkpoint is a model file with that state beside it (serialize.save_checkpoint: the state's
-to_meta, and for compression the coder and the archive bytes written so far; `resume` reads it back).
+to_meta, and for compression the coder; `resume` reads it back).  A compression's archive is not copied into its
+checkpoints, which would make them grow with it: it is written to a partial file beside the output that the
+checkpoint names, with the length and CRC32 of what it covers.
 Checkpoints are taken at byte positions that are multiples of the interval, and held-out evaluations likewise, so
 a resumed run does exactly what the uninterrupted one would and writes byte-identical results.
 """
@@ -14,16 +16,14 @@ import sys
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
+from typing import BinaryIO, Callable
 
 from . import presets, serialize
 from .archive import Header
 from .chunks import CHUNK, Progress, evaluate, next_multiple, no_progress
 from .codec import compress_chunks, finish_archive, start_archive
 from .coder.arithmetic import CoderState, coder_new
-from .files import atomic_output, check_input, check_output, input_files, open_input, same_file
+from .files import OutputExists, atomic_output, check_input, check_output, input_files, named, open_input, same_file
 from .model import Model, deep_copy
 
 
@@ -264,11 +264,24 @@ def start_training(data: list[str], output: str, preset: str | None, from_model:
 COMPRESS_ARGS = ("input", "output", "preset", "model_path", "force", "checkpoint_every", "checkpoint")
 
 
+def partial_path(output: str) -> str:
+    """Where a compression with checkpoints writes its archive until it is complete: beside the output (so that the
+    final rename stays on one file system), under a name fixed by the output (so that a checkpoint can name it and
+    `resume` finds it), and not hidden, because it grows as large as the archive and outlives an interruption."""
+    return output + ".partial"
+
+
 @dataclass
 class CompressState:
     """A compression run: its arguments and how far it got.  A checkpoint's meta holds {"command": "compress",
-    "args": {COMPRESS_ARGS}, "pos", "crc", and the archive header's "spec_digest", "preset", "model_digest",
-    "flags"}; its run state holds the coder and the archive bytes written so far."""
+    "args": {COMPRESS_ARGS}, "pos", "crc", the archive header's "spec_digest", "preset", "model_digest", "flags",
+    and "partial", "partial_length", "partial_crc"}; its run state holds the coder.  The archive written so far
+    stays in the partial file, whose first partial_length bytes the checkpoint vouches for by their CRC32, so a
+    checkpoint costs the size of the model whatever the size of the archive (it used to hold the archive itself,
+    which made frequent checkpoints on a long input quadratic in I/O).
+
+    A checkpoint of that earlier layout (run state "output": the archive bytes so far, no "partial" in the meta)
+    still resumes: its bytes are written to a new partial file, which then goes on as any other."""
     input: str
     output: str
     preset: str = "default"          # what the command line was given (the header says what was used)
@@ -280,14 +293,24 @@ class CompressState:
     crc: int = 0                     # CRC32 of those bytes
     header: Header | None = None     # the archive's header; its length and CRC32 are filled in at the end
     coder: CoderState | None = None  # the arithmetic coder's registers
-    written: bytes = b""             # the archive bytes before the coder's next output (starts as the header)
+    partial: str | None = None       # the archive being written, when checkpoints are on (partial_path)
+    partial_length: int = 0          # archive bytes the checkpoint covers (0: the partial file is yet to be made)
+    partial_crc: int = 0             # their CRC32, the header counted as first written (length and CRC32 zero)
+    written: bytes = b""             # bytes to write before the coder's next output: the header in a new run, the
+    #                                  archive so far when resuming an earlier layout's checkpoint, else nothing
     size: int | None = None          # of the input (None: stdin), for progress; not saved
+
+    @property
+    def resumable(self) -> bool:
+        """Checkpoints are on: the archive goes to the partial file, which an interruption keeps."""
+        return bool(self.checkpoint and self.checkpoint_every)
 
     def to_meta(self) -> dict:
         h = self.header
         return {"command": "compress", "args": {k: getattr(self, k) for k in COMPRESS_ARGS}, "pos": self.pos,
                 "crc": self.crc, "spec_digest": h.spec_digest.hex(), "preset": h.preset,
-                "model_digest": h.model_digest.hex(), "flags": h.flags, "size_class": h.size_class}
+                "model_digest": h.model_digest.hex(), "flags": h.flags, "size_class": h.size_class,
+                "partial": self.partial, "partial_length": self.partial_length, "partial_crc": self.partial_crc}
 
     @classmethod
     def from_meta(cls, meta: dict, run: dict, model: Model, path: str) -> "CompressState":
@@ -343,30 +366,68 @@ class CompressState:
                 raise bad("specification digest")
         elif meta["spec_digest"] != model.spec.digest().hex():
             raise bad("specification digest")
-        if "coder" not in run or "output" not in run:
-            raise bad("run state")
         header = Header(0, 0, bytes.fromhex(meta["spec_digest"]), preset, bytes.fromhex(meta["model_digest"]),
                         meta["flags"], size_class=size_class)
+        partial = partial_path(args["output"])
+        if "partial" in meta:  # this layout: the archive so far is in the partial file
+            # Only the name the output gives: a crafted checkpoint must not make resume cut and rename another file.
+            if meta["partial"] != partial:
+                raise bad("partial")
+            if not is_int(meta.get("partial_length"), header.size):
+                raise bad("partial_length")
+            if not is_int(meta.get("partial_crc"), 0, 1 << 32):
+                raise bad("partial_crc")
+            if "coder" not in run or "output" in run:
+                raise bad("run state")
+            length, crc, written = meta["partial_length"], meta["partial_crc"], b""
+        else:  # the earlier layout: the archive so far is in the checkpoint; a new partial file will hold it
+            if "coder" not in run or "output" not in run:
+                raise bad("run state")
+            length, crc, written = 0, 0, run["output"].tobytes()
         return cls(**{k: args[k] for k in COMPRESS_ARGS if k in args}, pos=meta["pos"], crc=meta["crc"],
-                   header=header, coder=run["coder"], written=run["output"].tobytes())
+                   header=header, coder=run["coder"], partial=partial, partial_length=length, partial_crc=crc,
+                   written=written)
+
+
+def _same_path(a: str, b: str) -> bool:
+    """`a` and `b` name the same file, or would once created."""
+    return same_file(a, b) or Path(a).resolve() == Path(b).resolve()
+
+
+def _check_targets(st: CompressState, new: list[str]) -> None:
+    """Before any work: the files in `new` may be written (check_output), and no file the run writes is its input,
+    nor its checkpoint the output or the partial archive (the run would overwrite one with the other, and remove
+    the checkpoint at the end)."""
+    for target in new:
+        check_output(target, st.force)
+    for target in filter(None, [st.output, st.partial, st.checkpoint]):
+        if same_file(st.input, target):
+            raise ValueError(f"{target} is the input {st.input}: choose another output")
+    for target, what in ((st.output, "output"), (st.partial, "partial archive")):
+        if target and st.checkpoint and _same_path(st.checkpoint, target):
+            raise ValueError(f"{st.checkpoint} cannot be both the checkpoint and the {what}: choose another "
+                             "checkpoint")
 
 
 def start_compression(st: CompressState) -> Model:
     """The model a new compression run starts from (a fresh preset, or st.model_path loaded), with st's header,
-    coder and input size set.  The input and every output are checked first."""
+    coder and input size set.  The input and every output are checked first: with checkpoints, the partial
+    archive too (an existing file is replaced only with st.force, as an output)."""
     check_input(st.input)
-    for target in filter(None, [st.output, st.checkpoint]):
-        check_output(target, st.force)
+    st.partial = partial_path(st.output) if st.resumable else None
+    _check_targets(st, list(filter(None, [st.output, st.checkpoint, st.partial])))
     base = serialize.load(st.model_path) if st.model_path else None
     st.size = None if st.input == "-" else os.path.getsize(st.input)
     model, st.header = start_archive(st.preset, base, st.size)
     st.coder, st.written = coder_new(), st.header.encode()
+    st.partial_length = st.partial_crc = 0
     return model
 
 
 def run_compression(model: Model, st: CompressState, progress: Progress = no_progress) -> tuple[int, int]:
     """Compress st.input into st.output from st.pos on, writing checkpoints at the multiples of
-    st.checkpoint_every; removes the checkpoint when the archive is complete.  Returns (bytes in, archive bytes)."""
+    st.checkpoint_every (the archive then goes through st.partial, see _compress_resumable); removes the checkpoint
+    when the archive is complete.  Returns (bytes in, archive bytes)."""
     with open_input(st.input) as (src, _):
         if st.pos:
             check, remaining = 0, st.pos
@@ -378,25 +439,112 @@ def run_compression(model: Model, st: CompressState, progress: Progress = no_pro
                 remaining -= len(block)
             if remaining or check != st.crc:
                 raise ValueError(f"{st.input} changed since the checkpoint was written: cannot resume")
-        with atomic_output(st.output, st.force) as dst:
-            dst.write(st.written)
-
-            def checkpoint(at, crc_at):
-                dst.flush()
-                end = dst.tell()
-                dst.seek(0)
-                written = np.frombuffer(dst.read(end), np.uint8)
-                dst.seek(end)
-                st.pos, st.crc = at, crc_at
-                serialize.save_checkpoint(st.checkpoint, model, {"coder": st.coder, "output": written}, st.to_meta())
-                after_checkpoint()
-
-            total, crc = compress_chunks(model, src, dst, st.pos, st.crc, st.coder,
-                                         checkpoint if st.checkpoint_every else None, st.checkpoint_every, progress)
-            end = finish_archive(dst, 0, st.header, total, crc)
-    if st.checkpoint and os.path.exists(st.checkpoint):
+        if st.resumable:
+            total, end = _compress_resumable(model, st, src, progress)
+        else:
+            with atomic_output(st.output, st.force) as dst:
+                dst.write(st.written)
+                total, crc = compress_chunks(model, src, dst, st.pos, st.crc, st.coder, progress=progress)
+                end = finish_archive(dst, 0, st.header, total, crc)
+    if st.resumable and os.path.exists(st.checkpoint):
         os.unlink(st.checkpoint)
     return total, end
+
+
+class _Counted:
+    """Passes writes on to `f`, keeping their total length and CRC32 from (length, crc): what a checkpoint records
+    of the partial archive, known without reading it back."""
+
+    def __init__(self, f: BinaryIO, length: int, crc: int):
+        self.f, self.length, self.crc = f, length, crc
+
+    def write(self, data: bytes) -> None:
+        self.f.write(data)
+        self.length += len(data)
+        self.crc = zlib.crc32(data, self.crc)
+
+
+def _compress_resumable(model: Model, st: CompressState, src: BinaryIO, progress: Progress) -> tuple[int, int]:
+    """run_compression with checkpoints: the archive is written to st.partial and renamed to st.output once
+    complete.  Once a checkpoint names the partial file it outlives an interruption or an error, for `resume` to
+    go on from; before that nothing refers to it and it is removed."""
+    dst = _open_partial(st)
+    referenced = st.partial_length > 0  # a resumed run's checkpoint names it already
+    try:
+        with dst:
+            out = _Counted(dst, st.partial_length, st.partial_crc)
+            out.write(st.written)
+
+            def checkpoint(at, crc_at):
+                nonlocal referenced
+                dst.flush()
+                os.fsync(dst.fileno())  # a checkpoint must not vouch for bytes that a crash could still lose
+                st.pos, st.crc, st.partial_length, st.partial_crc = at, crc_at, out.length, out.crc
+                serialize.save_checkpoint(st.checkpoint, model, {"coder": st.coder}, st.to_meta())
+                referenced = True
+                after_checkpoint()
+
+            total, crc = compress_chunks(model, src, out, st.pos, st.crc, st.coder, checkpoint, st.checkpoint_every,
+                                         progress)
+            end = finish_archive(dst, 0, st.header, total, crc)
+            dst.flush()
+            os.fsync(dst.fileno())
+        check_output(st.output, st.force)  # a file may have appeared there during a long run
+        try:
+            os.replace(st.partial, st.output)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, st.output) from None
+    except BaseException as e:
+        if not referenced:
+            with contextlib.suppress(OSError):
+                os.unlink(st.partial)
+        if isinstance(e, OSError):
+            raise named(e, st.output) from None
+        raise
+    return total, end
+
+
+def _open_partial(st: CompressState) -> BinaryIO:
+    """The partial archive, positioned where the run goes on.  A new run (or one resumed from an earlier layout's
+    checkpoint) creates it: an existing file was refused at the start unless st.force, and is replaced, not written
+    through (it may be a link).  A resumed run reopens it, checks that its first st.partial_length bytes are the
+    ones the checkpoint vouches for, and cuts off what was written after the checkpoint."""
+    if not st.partial_length:
+        if st.force:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(st.partial)
+        try:
+            return open(st.partial, "x+b")
+        except FileExistsError:  # it appeared since the run was checked
+            raise OutputExists(st.partial) from None
+    try:
+        f = open(st.partial, "r+b")
+    except FileNotFoundError:
+        raise ValueError(f"the partial archive {st.partial} is missing: cannot resume") from None
+    try:
+        # The header at the start is rewritten with the input's length and CRC32 when the archive is complete, so
+        # a run stopped between that and the rename leaves it changed: the checkpoint counted it as first written
+        # (rebuilt here from its meta), and that is what is checked and put back.
+        head = st.header.encode()
+        check, remaining = zlib.crc32(head), st.partial_length - len(head)
+        f.seek(len(head))
+        while remaining:
+            block = f.read(min(remaining, 1 << 20))
+            if not block:
+                break
+            check = zlib.crc32(block, check)
+            remaining -= len(block)
+        if remaining or check != st.partial_crc:
+            raise ValueError(f"the partial archive {st.partial} has changed since the checkpoint was written: "
+                             "cannot resume")
+        f.seek(0)
+        f.write(head)
+        f.truncate(st.partial_length)
+        f.seek(st.partial_length)
+    except BaseException:
+        f.close()
+        raise
+    return f
 
 
 def _remove_orphans(output: str) -> None:
@@ -418,7 +566,8 @@ def resume(checkpoint: str, force: bool = False) -> tuple[Model, CompressState |
     if command == "compress":
         st = CompressState.from_meta(meta, run, model, checkpoint)
         st.checkpoint, st.force = checkpoint, st.force or force
-        check_output(st.output, st.force)
+        # an earlier layout's checkpoint makes its partial archive anew: an existing one is then refused, as an output
+        _check_targets(st, [st.output] + ([] if st.partial_length else [st.partial]))
         _remove_orphans(st.output)
         st.size = os.path.getsize(st.input)
         return model, st

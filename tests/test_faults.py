@@ -1,6 +1,6 @@
 """Faults: SIGINT and SIGTERM in the middle of every long command, and a full disk.  Each must leave no partial
-output (no *.tmp either), keep the input and any previous output intact, exit with 130 / 143 and say in one line
-what was kept."""
+output (no *.tmp either; a compression with checkpoints keeps the partial archive its checkpoint names, for the
+resume), keep the input and any previous output intact, exit with 130 / 143 and say in one line what was kept."""
 from __future__ import annotations
 
 import errno
@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from gmixpy import serialize
 from gmixpy.cli import main
 from gmixpy.coder.arithmetic import coder_new
-from helpers import GMIXPY, Terminal, no_temporaries, one_line, save_trained_tiny
+from helpers import GMIXPY, Terminal, no_temporaries, one_line, run, save_trained_tiny
 
 
 def _default_sigint():
@@ -73,17 +73,25 @@ def test_interrupt_compress(tmp_path, big_input, sig):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_compress_with_checkpoints(tmp_path, big_input, sig):
+def test_interrupt_compress_with_checkpoints(tmp_path, big_input, big_archive, sig):
+    """Interrupted after a checkpoint: the checkpoint and the partial archive it names are kept (and the line says
+    so), and resuming gives exactly the archive of an uninterrupted run."""
     src = tmp_path / "big.txt"
     src.write_bytes(big_input)
     ckpt = tmp_path / "big.txt.gmx.ckpt"
+    partial = tmp_path / "big.txt.gmx.partial"
     code, err = interrupt(["compress", src, "-p", "tiny", "--checkpoint-every", "65536"], sig, tmp_path,
                           started=ckpt.exists, delay=0.5)
-    _check(code, err, sig, f"gmixpy resume {ckpt}")
+    _check(code, err, sig, f"gmixpy resume {ckpt}; the archive so far is kept in {partial} for the resume")
     assert not (tmp_path / "big.txt.gmx").exists()
     assert no_temporaries(tmp_path)
-    assert ckpt.exists()
-    serialize.load_checkpoint(str(ckpt), {"coder": coder_new, "output": serialize.BYTES})
+    assert ckpt.exists() and partial.exists()
+    _, meta, run_state = serialize.load_checkpoint(str(ckpt), {"coder": coder_new, "output": serialize.BYTES})
+    assert "output" not in run_state and partial.stat().st_size >= meta["partial_length"]
+    proc = run("resume", ckpt, "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "big.txt.gmx").read_bytes() == big_archive
+    assert not ckpt.exists() and not partial.exists() and no_temporaries(tmp_path)
 
 
 def test_interrupt_before_first_checkpoint_says_so(tmp_path, big_input):
@@ -93,9 +101,10 @@ def test_interrupt_before_first_checkpoint_says_so(tmp_path, big_input):
     ckpt = tmp_path / "big.txt.gmx.ckpt"
     code, err = interrupt(["compress", src, "-p", "tiny", "--checkpoint-every", str(10 * len(big_input))],
                           signal.SIGINT, tmp_path, delay=0.2)
-    _check(code, err, signal.SIGINT, "no checkpoint had been written yet")
+    _check(code, err, signal.SIGINT, "no checkpoint had been written yet; no partial output was left")
     assert "gmixpy resume" not in err
     assert not ckpt.exists() and not (tmp_path / "big.txt.gmx").exists() and no_temporaries(tmp_path)
+    assert not (tmp_path / "big.txt.gmx.partial").exists()  # nothing refers to it: removed
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -381,10 +380,17 @@ def model_files(tmp_path_factory, alice):
     st = CompressState(input=str(src), output=str(d / "in.txt.gmx"), preset="tiny", force=True, checkpoint_every=2000,
                        checkpoint=str(ckpt))
     fresh = start_compression(st)
+    _write_partial(st)
     meta = st.to_meta()
-    serialize.save_checkpoint(str(ckpt), fresh, {"coder": st.coder, "output": np.frombuffer(st.written, np.uint8)},
-                              meta)
+    serialize.save_checkpoint(str(ckpt), fresh, {"coder": st.coder}, meta)
     return d, model_path.read_bytes(), ckpt.read_bytes(), meta
+
+
+def _write_partial(st) -> None:
+    """The partial archive of a compression checkpointed at its start (the header alone), as its checkpoint
+    describes it; a resume renames it to the output, so each case writes it again."""
+    st.partial_length, st.partial_crc = len(st.written), zlib.crc32(st.written)
+    Path(st.partial).write_bytes(st.written)
 
 
 def _try_load(path: Path, checkpoint: bool):
@@ -449,9 +455,11 @@ def test_fuzz_checkpoint_meta_resume(model_files, monkeypatch):
     error with exit status 1 every time, no traceback."""
     d, _, ckpt_raw, meta = model_files
     head, header, body = _split(ckpt_raw)
+    header_bytes = (d / "in.txt.gmx.partial").read_bytes()
     bad_values = [None, "x", -1, 1 << 70, 1.5, [], {}, True]
     cases = []
-    for key in ("args", "pos", "crc", "spec_digest", "preset", "model_digest", "flags", "command"):
+    for key in ("args", "pos", "crc", "spec_digest", "preset", "model_digest", "flags", "command", "partial",
+                "partial_length", "partial_crc"):
         for v in bad_values:
             cases.append((key, v))
     for key in ("input", "output", "checkpoint_every", "force", "preset"):
@@ -469,6 +477,7 @@ def test_fuzz_checkpoint_meta_resume(model_files, monkeypatch):
             h["meta"][key] = v
         path = d / "crafted.ckpt"
         path.write_bytes(_build(head, h, body))
+        (d / "in.txt.gmx.partial").write_bytes(header_bytes)
         result = runner.invoke(cli_main, ["resume", str(path), "-q"])
         assert isinstance(result.exception, SystemExit) or result.exception is None, (key, v, result.exception)
         lines = message_lines(result.output)

@@ -11,9 +11,10 @@ import pytest
 
 import gmixpy
 from gmixpy import serialize
-from gmixpy.archive import ArchiveError
+from gmixpy.archive import ArchiveError, decode_header
 from gmixpy.chunks import evaluate
 from gmixpy.codec import compress_stream
+from gmixpy.coder.arithmetic import coder_new
 from gmixpy.generate import generate_bytes
 from gmixpy.model import Model, walk
 from helpers import assert_one_line_error, no_temporaries, run, trained_tiny
@@ -236,22 +237,144 @@ def test_train_directory_and_fine_tune(tmp_path, alice):
     assert proc.returncode == 1 and "already exists" in proc.stderr.decode()
 
 
-def test_resume_compress_gives_identical_archive(tmp_path, alice):
+def _killed_after_first_checkpoint(tmp_path, data: bytes, every: int = 7500) -> tuple[Path, Path, Path, bytes]:
+    """A compression of `data` with several checkpoints, killed outright (as by SIGKILL) right after the first:
+    (input, output, checkpoint, the archive an uninterrupted run writes)."""
     src = tmp_path / "in.txt"
-    src.write_bytes(alice[:30000])
+    src.write_bytes(data)
     whole = tmp_path / "whole.gmx"
     assert run("compress", src, "-o", whole, "-p", "tiny", "-q").returncode == 0
     out = tmp_path / "part.gmx"
-    proc = run("compress", src, "-o", out, "-p", "tiny", "-q", "--checkpoint-every", 15000,
+    proc = run("compress", src, "-o", out, "-p", "tiny", "-q", "--checkpoint-every", every,
                env={"GMIXPY_KILL_AFTER_CHECKPOINT": "1"})
     assert proc.returncode == 137
-    ckpt = Path(f"{out}.ckpt")
-    assert ckpt.exists() and not out.exists()
+    return src, out, Path(f"{out}.ckpt"), whole.read_bytes()
+
+
+def test_resume_compress_gives_identical_archive(tmp_path, alice):
+    _, out, ckpt, whole = _killed_after_first_checkpoint(tmp_path, alice[:30000])
+    partial = Path(f"{out}.partial")
+    assert ckpt.exists() and partial.exists() and not out.exists()
+    _, meta, run_state = serialize.load_checkpoint(str(ckpt), {"coder": coder_new,
+                                                               "output": serialize.BYTES})
+    assert "output" not in run_state and meta["partial"] == str(partial) and meta["pos"] == 7500
+    head = decode_header(whole).size  # the header is written with the input's length and CRC32 only at the end
+    assert partial.read_bytes()[head:meta["partial_length"]] == whole[head:meta["partial_length"]]
     proc = run("resume", ckpt, "-q")
     assert proc.returncode == 0, proc.stderr
-    assert out.read_bytes() == whole.read_bytes()
-    assert not ckpt.exists()
+    assert out.read_bytes() == whole
+    assert not ckpt.exists() and not partial.exists()
     assert no_temporaries(tmp_path)
+
+
+def test_resume_cuts_what_was_written_after_the_checkpoint(tmp_path, alice):
+    """A run killed after its checkpoint had written more of the archive (or a run stopped between writing the
+    final header and the rename): resume checks the bytes the checkpoint covers, drops the rest, and the result is
+    still the uninterrupted run's."""
+    _, out, ckpt, whole = _killed_after_first_checkpoint(tmp_path, alice[:30000])
+    partial = Path(f"{out}.partial")
+    length = serialize.load_checkpoint(str(ckpt), {"coder": coder_new})[1]["partial_length"]
+    with open(partial, "r+b") as f:
+        f.write(whole[:decode_header(whole).size])  # the final header, as finish_archive leaves it
+        f.seek(0, 2)
+        f.write(b"written after the checkpoint" * 100)
+    assert run("resume", ckpt, "-q").returncode == 0
+    assert out.read_bytes() == whole and length < len(whole)
+
+
+@pytest.mark.parametrize("damage", ["missing", "changed", "shorter"])
+def test_resume_refuses_missing_or_changed_partial(tmp_path, alice, damage):
+    src, out, ckpt, _ = _killed_after_first_checkpoint(tmp_path, alice[:30000])
+    partial = Path(f"{out}.partial")
+    blob = bytearray(partial.read_bytes())
+    if damage == "missing":
+        partial.unlink()
+        said = f"the partial archive {partial} is missing: cannot resume"
+    else:
+        if damage == "changed":
+            blob[len(blob) // 2] ^= 1
+        else:
+            del blob[len(blob) // 2:]
+        partial.write_bytes(bytes(blob))
+        said = f"the partial archive {partial} has changed since the checkpoint was written: cannot resume"
+    ckpt_bytes = ckpt.read_bytes()
+    proc = run("resume", ckpt)
+    assert assert_one_line_error(proc, said).endswith(said)
+    assert ckpt.read_bytes() == ckpt_bytes and not out.exists() and src.read_bytes() == alice[:30000]
+    assert damage == "missing" or partial.read_bytes() == bytes(blob)  # refused before anything was written
+
+
+def test_fresh_compress_refuses_an_existing_partial_archive(tmp_path, alice):
+    """OUTPUT.partial is an output like any other: not replaced without --force, never the input."""
+    src = tmp_path / "in.txt"
+    src.write_bytes(alice[:12000])
+    out = tmp_path / "o.gmx"
+    partial = tmp_path / "o.gmx.partial"
+    partial.write_bytes(b"a file of the user's")
+    args = ("compress", src, "-o", out, "-p", "tiny", "-q", "--checkpoint-every", 5000)
+    assert_one_line_error(run(*args), f"{partial} already exists (use --force to overwrite)")
+    assert partial.read_bytes() == b"a file of the user's" and not out.exists()
+    assert not Path(f"{out}.ckpt").exists()
+    assert run(*args, "--force").returncode == 0
+    assert out.read_bytes() == gmixpy.compress(alice[:12000], preset="tiny")
+    assert not partial.exists() and not Path(f"{out}.ckpt").exists()
+    # without checkpoints there is no partial archive, and nothing refuses the file
+    partial.write_bytes(b"a file of the user's")
+    assert run("compress", src, "-o", out, "-p", "tiny", "-q", "--force").returncode == 0
+    assert partial.read_bytes() == b"a file of the user's"
+    # the input itself can never be the partial archive, even with --force
+    assert_one_line_error(run("compress", partial, "-o", out, "-p", "tiny", "--force", "--checkpoint-every", 5000),
+                          f"{partial} is the input {partial}: choose another output")
+    assert partial.read_bytes() == b"a file of the user's"
+    # nor can the checkpoint be the output or the partial archive (one would overwrite the other)
+    archive = out.read_bytes()
+    for ckpt, what in ((partial, "partial archive"), (out, "output")):
+        assert_one_line_error(run("compress", src, "-o", out, "-p", "tiny", "--force", "--checkpoint-every", 5000,
+                                  "--checkpoint", ckpt), f"{ckpt} cannot be both the checkpoint and the {what}")
+    assert partial.read_bytes() == b"a file of the user's" and out.read_bytes() == archive
+
+
+def test_resume_from_a_checkpoint_of_the_earlier_layout(tmp_path, alice):
+    """A checkpoint written before the partial archive (its run state holds the archive so far, its meta no
+    "partial") still resumes, to the same bytes, making the partial archive anew."""
+    _, out, ckpt, whole = _killed_after_first_checkpoint(tmp_path, alice[:30000])
+    partial = Path(f"{out}.partial")
+    model, meta, run_state = serialize.load_checkpoint(str(ckpt), {"coder": coder_new})
+    written = partial.read_bytes()[:meta.pop("partial_length")]
+    del meta["partial"], meta["partial_crc"]
+    serialize.save_checkpoint(str(ckpt), model, {"coder": run_state["coder"],
+                                                 "output": np.frombuffer(written, np.uint8)}, meta)
+    assert_one_line_error(run("resume", ckpt), f"{partial} already exists (use --force to overwrite)")
+    partial.unlink()
+    assert run("resume", ckpt, "-q").returncode == 0
+    assert out.read_bytes() == whole and not ckpt.exists() and not partial.exists()
+
+
+def test_checkpoints_do_not_grow_with_the_archive(tmp_path, alice, monkeypatch):
+    """Each checkpoint is the model plus a constant: the same model saved as a model file and a few hundred bytes
+    of coder and meta, however much of the archive has been written (which used to be copied into every one)."""
+    from gmixpy.runs import CompressState, run_compression, start_compression
+
+    src = tmp_path / "in.txt"
+    src.write_bytes(alice[:60000])
+    extra, lengths = [], []
+    save_checkpoint = serialize.save_checkpoint
+
+    def measured(path, model, run_state, meta):
+        digest = save_checkpoint(path, model, run_state, meta)
+        serialize.save(str(tmp_path / "m.gmxm"), model, force=True, meta=meta)
+        extra.append(Path(path).stat().st_size - (tmp_path / "m.gmxm").stat().st_size)
+        lengths.append(meta["partial_length"])
+        assert list(run_state) == ["coder"]
+        return digest
+
+    monkeypatch.setattr(serialize, "save_checkpoint", measured)
+    st = CompressState(input=str(src), output=str(tmp_path / "o.gmx"), preset="tiny", checkpoint_every=10000,
+                       checkpoint=str(tmp_path / "o.gmx.ckpt"))
+    run_compression(start_compression(st), st)
+    assert len(extra) == 6 and lengths[-1] > lengths[0] + 10000
+    assert all(0 < e < 1000 for e in extra), extra
+    assert (tmp_path / "o.gmx").read_bytes() == gmixpy.compress(alice[:60000], preset="tiny")
 
 
 def test_resume_train_gives_identical_model(tmp_path, alice):
@@ -315,9 +438,24 @@ def test_compress_state_round_trips_through_a_checkpoint(tmp_path, alice):
     st = CompressState(input=str(src), output=str(tmp_path / "in.gmx"), preset="tiny", checkpoint_every=1000,
                        checkpoint=str(tmp_path / "c.ckpt"), pos=1000, crc=12345)
     model = start_compression(st)
-    run = {"coder": st.coder, "output": np.frombuffer(st.written, np.uint8)}
+    st.partial_length, st.partial_crc = 5000, 678
+    run = {"coder": st.coder}
     back = CompressState.from_meta(st.to_meta(), run, model, "c.ckpt")
-    assert back.to_meta() == st.to_meta() and back.written == st.written and back.header == st.header
+    assert back.to_meta() == st.to_meta() and back.header == st.header and back.written == b""
+    assert back.partial == str(tmp_path / "in.gmx.partial")
     other = dict(st.to_meta(), preset="fast")
     with pytest.raises(serialize.ModelFileError, match=r"c.ckpt: damaged checkpoint \(bad compression state: preset"):
         CompressState.from_meta(other, run, model, "c.ckpt")
+    for key, value in (("partial", "/etc/passwd"), ("partial", None), ("partial_length", 3),
+                       ("partial_length", "5000"), ("partial_crc", -1), ("partial_crc", 1 << 32)):
+        with pytest.raises(serialize.ModelFileError, match=rf"c.ckpt: damaged checkpoint \(bad compression state: "
+                                                           rf"{key}\)"):
+            CompressState.from_meta(dict(st.to_meta(), **{key: value}), run, model, "c.ckpt")
+    with pytest.raises(serialize.ModelFileError, match=r"\(bad compression state: run state\)"):
+        CompressState.from_meta(st.to_meta(), dict(run, output=np.zeros(3, np.uint8)), model, "c.ckpt")
+    # the earlier layout: the archive so far in the run state, no partial archive in the meta
+    old = {k: v for k, v in st.to_meta().items() if not k.startswith("partial")}
+    back = CompressState.from_meta(old, dict(run, output=np.frombuffer(b"archive", np.uint8)), model, "c.ckpt")
+    assert back.written == b"archive" and back.partial_length == 0 and back.partial == str(tmp_path / "in.gmx.partial")
+    with pytest.raises(serialize.ModelFileError, match=r"\(bad compression state: run state\)"):
+        CompressState.from_meta(old, run, model, "c.ckpt")
