@@ -21,10 +21,11 @@ import numpy as np
 from . import presets, serialize
 from .archive import Header
 from .chunks import CHUNK, Progress, evaluate, next_multiple, no_progress
-from .codec import compress_chunks, finish_archive, start_archive
+from .codec import compress_archive, compress_chunks, finish_archive, start_archive
 from .coder.arithmetic import CoderState, coder_new
 from .files import atomic_output, check_input, check_output, input_files, open_input, same_file
 from .model import Model, deep_copy
+from .parallel import INLINE, Workers
 
 
 def after_checkpoint() -> None:
@@ -282,6 +283,8 @@ class CompressState:
     coder: CoderState | None = None  # the arithmetic coder's registers
     written: bytes = b""             # the archive bytes before the coder's next output (starts as the header)
     size: int | None = None          # of the input (None: stdin), for progress; not saved
+    block_size: int = 0              # input bytes per block (0: one stream, as with checkpoints); not saved
+    workers: Workers = INLINE        # where the blocks are coded; not saved
 
     def to_meta(self) -> dict:
         h = self.header
@@ -360,7 +363,12 @@ def start_compression(st: CompressState) -> Model:
 
 def run_compression(model: Model, st: CompressState, progress: Progress = no_progress) -> tuple[int, int]:
     """Compress st.input into st.output from st.pos on, writing checkpoints at the multiples of
-    st.checkpoint_every; removes the checkpoint when the archive is complete.  Returns (bytes in, archive bytes)."""
+    st.checkpoint_every; removes the checkpoint when the archive is complete.  Without checkpoints, an input of
+    more than st.block_size bytes is cut into blocks coded by st.workers (codec.compress_archive).  Returns (bytes
+    in, archive bytes)."""
+    if not st.checkpoint_every:
+        with open_input(st.input) as (src, size), atomic_output(st.output, st.force) as dst:
+            return compress_archive(model, st.header, src, dst, size, st.block_size, st.workers, progress)
     with open_input(st.input) as (src, _):
         if st.pos:
             check, remaining = 0, st.pos
