@@ -183,13 +183,12 @@ def block_size_option(command):
 MIN_BLOCK_SIZE = 1024
 
 
-def workers_options(what: str):
+def workers_options(what: str, same: str = ""):
     """-T/--threads and --scheduler, as compress and decompress take them."""
     def apply(command):
         command = click.option("--scheduler", metavar="ADDRESS",
                                help=f"{what} on the workers of a Dask cluster, whose scheduler is at ADDRESS "
-                               "(tcp://HOST:PORT); the same bytes as a local run.  Needs pip install "
-                               "'gmixpy[dask]'.")(command)
+                               f"(tcp://HOST:PORT){same}.  Needs pip install 'gmixpy[dask]'.")(command)
         return click.option("-T", "--threads", type=click.IntRange(min=0), metavar="N",
                             help=f"{what} in N worker processes (0: one per core) [default: 1].")(command)
     return apply
@@ -316,7 +315,7 @@ def main():
               help="Model preset (not with --model).  " + PRESETS_HELP)
 @click.option("-m", "--model", "model_path", metavar="FILE", type=click.Path(),
               help="Start from this trained model file; decompressing then needs the same file.")
-@workers_options("Code the blocks")
+@workers_options("Code the blocks", "; the same bytes as a local run")
 @block_size_option
 @checkpoint_options("input")
 @click.option("-f", "--force", is_flag=True,
@@ -817,7 +816,8 @@ def evaluate_command(model_path, file, frozen, quiet, verbose):
               "the text shaded by each byte's cost (the first --map-bytes bytes; the totals cover the whole file).")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw the per-row bars as PNG (needs gmixpy[plot]).")
 @click.option("--archive", type=click.Path(dir_okay=False), help="Also write the archive coded on the way, "
-              "byte-identical to `gmixpy compress`'s (not with --frozen).")
+              "byte-identical to `gmixpy compress`'s (one stream: to `compress --block-size 0`'s for a file of more "
+              "than one block; not with --frozen).")
 @click.option("--map-bytes", default=262144, show_default=True, type=click.IntRange(0, 1 << 22), metavar="BYTES",
               help="Bytes of the file drawn in the HTML map (at most 4 MiB; the page takes about 7 bytes per byte "
               "of text shown).")
