@@ -30,30 +30,49 @@ __all__ = ["compress", "decompress", "generate", "bits_per_byte", "Model", "Arch
            "__version__"]
 
 
-def compress(data: bytes, preset: str = "default", model: Model | None = None) -> bytes:
+def compress(data: bytes, preset: str = "default", model: Model | None = None, *, threads: int = 1,
+             block_size: int | None = None) -> bytes:
     """Compress `data` into a gmixpy archive.
 
     Either from scratch with `preset` ("default", "fast", "tiny", ...; see the README for their memory: "default"
     and "fast" allocate well over 1 GB, "tiny" a few MB), or starting from `model` (for example one loaded with
     `gmixpy.serialize.load`), which is not modified.  The archive records the preset, or the exact state of
     `model`: decompressing it needs a model in that same state.
+
+    Data longer than `block_size` bytes (default: 16 MiB, as `gmixpy compress`; 0: one stream whatever the size)
+    is cut into blocks coded independently, each from the same starting model, in `threads` worker processes
+    forked from this one (0: one per core; 1: here, one block after the other).  The bytes are the same whatever
+    `threads`, and the same as `gmixpy compress --block-size` gives.
     """
     from .codec import compress_file
 
-    out = _BytesIO()
     data = bytes(data)
-    compress_file(_BytesIO(data), out, preset=preset, model=model, length=len(data))
+    out = _BytesIO()
+    compress_file(_BytesIO(data), out, preset=preset, model=model, size=len(data), **_blocks(threads, block_size))
     return out.getvalue()
 
 
-def decompress(blob: bytes, model: Model | None = None) -> bytes:
+def decompress(blob: bytes, model: Model | None = None, *, threads: int = 1) -> bytes:
     """The original bytes of a gmixpy archive.  Pass the `model` it was compressed with, if any (it is not
-    modified).  Raises ArchiveError when the archive is damaged or needs another model (or none)."""
+    modified).  An archive with blocks is decoded in `threads` worker processes (0: one per core).  Raises
+    ArchiveError when the archive is damaged or needs another model (or none)."""
     from .codec import decompress_file
 
     out = _BytesIO()
-    decompress_file(_BytesIO(bytes(blob)), out, len(blob), model=model)
+    decompress_file(_BytesIO(bytes(blob)), out, len(blob), model=model, **_blocks(threads, None))
     return out.getvalue()
+
+
+def _blocks(threads: int, block_size: int | None) -> dict:
+    """compress_file's and decompress_file's arguments for `threads` and `block_size` (None: the default)."""
+    from .parallel import Workers
+
+    options = {"workers": Workers(threads)}
+    if block_size is not None:
+        if block_size < 0:
+            raise ValueError(f"block_size must be 0 (one stream) or more, not {block_size}")
+        options["block_size"] = block_size
+    return options
 
 
 def generate(model: Model, prompt: bytes | str = b"", n: int = 500, temperature: float = 1.0, seed: int = 0,

@@ -52,6 +52,10 @@ FLAG_MODEL = 1
 FLAG_BLOCKS = 2
 MAX_SIZE_CLASS = 63
 MAX_EXPANSION = 8192  # decoded bytes per stream byte that no valid stream exceeds
+# Input bytes per block unless told otherwise (compress --block-size): an input of up to this many bytes is one
+# stream.  Every block starts from the same untrained model, so smaller blocks cost ratio; the README ("Blocks and
+# threads") gives the measurements it was chosen from.
+DEFAULT_BLOCK_SIZE = 16 << 20
 _FIXED = struct.Struct("<4sBBBBQI16s16sB")  # the fixed part, up to the preset name
 FIXED_SIZE = _FIXED.size  # 53
 MAX_HEADER = FIXED_SIZE + 255 + 4

@@ -60,6 +60,7 @@ def run_guarded(fn, *args, kept: str = "", left="no partial output was left", ch
     string, or a function giving it at that moment)."""
     from .archive import ArchiveError
     from .files import OutputExists
+    from .parallel import WorkerError
     from .serialize import ModelFileError
 
     started = time.time()
@@ -94,7 +95,7 @@ def run_guarded(fn, *args, kept: str = "", left="no partial output was left", ch
             leave(143)
         except OutputExists as e:
             raise click.ClickException(f"{e.path} already exists (use --force to overwrite)") from None
-        except (ArchiveError, ModelFileError, ValueError) as e:
+        except (ArchiveError, ModelFileError, ValueError, WorkerError) as e:
             raise click.ClickException(str(e)) from None
         except OSError as e:
             if isinstance(e, BrokenPipeError):
@@ -147,6 +148,68 @@ def checkpoint_options(what: str):
 def checkpoint_target(output: str, checkpoint_every: int | None, checkpoint_path: str | None) -> str | None:
     """Where this run's checkpoints go (OUTPUT.ckpt unless named), or None without --checkpoint-every."""
     return (checkpoint_path or output + ".ckpt") if checkpoint_every else None
+
+
+class ByteSize(click.ParamType):
+    """A number of bytes, with an optional binary suffix: 4096, 64K, 16M, 1G (K = 1,024; KiB and MiB are read too)."""
+    name = "bytes"
+    _FORM = re.compile(r"(\d+)([KMG]?)(?:I?B)?")
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        match = self._FORM.fullmatch(str(value).strip().upper())
+        if not match:
+            self.fail(f"{value!r} is not a size in bytes (such as 4096, 64K, 16M or 1G)", param, ctx)
+        return int(match[1]) << {"": 0, "K": 10, "M": 20, "G": 30}[match[2]]
+
+
+def block_size_option(command):
+    """--block-size, as compress takes it."""
+    from .archive import DEFAULT_BLOCK_SIZE
+
+    def check(ctx, param, value):
+        if value is not None and 0 < value < MIN_BLOCK_SIZE:
+            raise click.BadParameter(f"a block holds at least {MIN_BLOCK_SIZE} bytes (0: one stream)")
+        return value
+
+    return click.option("--block-size", type=ByteSize(), metavar="BYTES", callback=check,
+                        help=f"Cut inputs longer than this into blocks coded independently, each from the same "
+                        f"starting model, so that -T can code them side by side (and decompress too); smaller "
+                        f"blocks cost ratio.  0: one stream whatever the size.  Suffixes K, M, G (1M = 1,048,576).  "
+                        f"Only the block size changes the archive's bytes, never -T.  [default: "
+                        f"{DEFAULT_BLOCK_SIZE >> 20}M]")(command)
+
+
+MIN_BLOCK_SIZE = 1024
+
+
+def workers_options(what: str, same: str = ""):
+    """-T/--threads and --scheduler, as compress and decompress take them."""
+    def apply(command):
+        command = click.option("--scheduler", metavar="ADDRESS",
+                               help=f"{what} on the workers of a Dask cluster, whose scheduler is at ADDRESS "
+                               f"(tcp://HOST:PORT){same}.  Needs pip install 'gmixpy[dask]'.")(command)
+        return click.option("-T", "--threads", type=click.IntRange(min=0), metavar="N",
+                            help=f"{what} in N worker processes (0: one per core) [default: 1].")(command)
+    return apply
+
+
+def workers_for(threads: int | None, scheduler: str | None):
+    """The Workers that -T and --scheduler name; a missing Dask is said before any work."""
+    from .parallel import DASK_MISSING, Workers
+
+    if scheduler is not None:
+        if threads is not None:
+            raise click.UsageError("-T and --scheduler exclude each other: the cluster's workers code the blocks")
+        try:
+            import distributed  # noqa: F401 - only whether it is there
+        except ImportError:
+            raise click.ClickException(DASK_MISSING) from None
+        import logging
+
+        logging.getLogger("distributed").setLevel(logging.ERROR)  # its notices are not gmixpy's one-line messages
+    return Workers(1 if threads is None else threads, scheduler)
 
 
 def output_option(help: str, **kwargs):
@@ -253,13 +316,15 @@ def main():
               help="Model preset (not with --model).  " + PRESETS_HELP)
 @click.option("-m", "--model", "model_path", metavar="FILE", type=click.Path(),
               help="Start from this trained model file; decompressing then needs the same file.")
+@workers_options("Code the blocks", "; the same bytes as a local run")
+@block_size_option
 @checkpoint_options("input")
 @click.option("-f", "--force", is_flag=True,
               help="Overwrite existing outputs; write compressed data to a terminal.")
 @verbosity_options
 @click.pass_context
-def compress(ctx, inputs, output, to_stdout, keep, preset, model_path, checkpoint_every, checkpoint_path, force,
-             quiet, verbose):
+def compress(ctx, inputs, output, to_stdout, keep, preset, model_path, threads, scheduler, block_size,
+             checkpoint_every, checkpoint_path, force, quiet, verbose):
     """Compress each INPUT ('-' for stdin) into its own .gmx archive.
 
     \b
@@ -269,6 +334,12 @@ def compress(ctx, inputs, output, to_stdout, keep, preset, model_path, checkpoin
       gmixpy compress big.txt --model shakespeare.gmxm
       gmixpy compress big.txt --checkpoint-every 1000000   # then, if interrupted: gmixpy resume big.txt.gmx.ckpt
       tar c dir | gmixpy compress - > dir.tar.gmx
+      gmixpy compress big.txt -T 0 --block-size 4M         # 4 MiB blocks, coded on every core
+      gmixpy compress big.txt --block-size 4M --scheduler tcp://10.0.0.1:8786   # on a Dask cluster
+
+    Inputs of more than --block-size bytes are cut into blocks, coded independently; -T or --scheduler code them
+    side by side, one input after the other.  Checkpoints code one stream (not with -T, --scheduler or
+    --block-size).
     """
     set_verbosity(quiet, verbose)
     output = one_output(inputs, output, to_stdout)
@@ -283,16 +354,24 @@ def compress(ctx, inputs, output, to_stdout, keep, preset, model_path, checkpoin
     if checkpoint_path and len(inputs) > 1:
         raise click.UsageError("--checkpoint names one file: with several inputs, leave it out (each run "
                                "checkpoints to its OUTPUT.ckpt)")
+    if checkpoint_every and (threads not in (None, 1) or scheduler or block_size):
+        raise click.UsageError("--checkpoint-every codes one stream: not with -T, --scheduler or --block-size")
     if "-" in outputs.values() and not force and sys.stdout.isatty():
         raise click.ClickException("compressed data not written to a terminal; use -f to force")
+    workers = workers_for(threads, scheduler)
+    if block_size is None:
+        from .archive import DEFAULT_BLOCK_SIZE
+
+        block_size = 0 if checkpoint_every else DEFAULT_BLOCK_SIZE
 
     def one(input):
-        _compress_one(input, outputs[input], preset, model_path, checkpoint_every, checkpoint_path, force)
+        _compress_one(input, outputs[input], preset, model_path, checkpoint_every, checkpoint_path, force,
+                      block_size, workers)
 
     for_each(inputs, one)
 
 
-def _compress_one(input, output, preset, model_path, checkpoint_every, checkpoint_path, force):
+def _compress_one(input, output, preset, model_path, checkpoint_every, checkpoint_path, force, block_size, workers):
     from .files import same_file
 
     if same_file(input, output):
@@ -305,7 +384,7 @@ def _compress_one(input, output, preset, model_path, checkpoint_every, checkpoin
 
         st = run["state"] = CompressState(input=input, output=output, preset=preset, model_path=model_path,
                                           force=force, checkpoint_every=checkpoint_every or 0,
-                                          checkpoint=checkpoint_path)
+                                          checkpoint=checkpoint_path, block_size=block_size, workers=workers)
         _compress_run(start_compression(st), st)
 
     run_guarded(body, kept=f"{shown(input, 'stdin')} is intact", checkpoint=checkpoint_path,
@@ -340,9 +419,10 @@ def _compress_run(model, st):
 @stdout_keep_options
 @click.option("-m", "--model", "model_path", metavar="FILE", type=click.Path(),
               help="The model file the archives were compressed with.")
+@workers_options("Decode the blocks of archives with blocks")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @verbosity_options
-def decompress(inputs, output, to_stdout, keep, model_path, force, quiet, verbose):
+def decompress(inputs, output, to_stdout, keep, model_path, threads, scheduler, force, quiet, verbose):
     """Decompress each .gmx archive INPUT ('-' for stdin).  An output is written only once its CRC32 matches.
 
     \b
@@ -350,12 +430,14 @@ def decompress(inputs, output, to_stdout, keep, model_path, force, quiet, verbos
       gmixpy decompress alice.gmx -o alice.txt
       gmixpy -d a.txt.gmx b.txt.gmx          # writes a.txt and b.txt
       gmixpy -dc alice.gmx | less            # to stdout (several archives: one after the other)
+      gmixpy -d big.txt.gmx -T 0             # the blocks on every core
     """
     set_verbosity(quiet, verbose)
     output = one_output(inputs, output, to_stdout)
+    workers = workers_for(threads, scheduler)
 
     def one(input):
-        _decompress_one(input, output or _decompressed_name(input), model_path, force)
+        _decompress_one(input, output or _decompressed_name(input), model_path, force, workers)
 
     for_each(inputs, one)
 
@@ -368,7 +450,7 @@ def _decompressed_name(input: str) -> str:
     return input[:-4]
 
 
-def _decompress_one(input, output, model_path, force):
+def _decompress_one(input, output, model_path, force, workers):
     from .files import same_file
 
     if same_file(input, output):
@@ -392,7 +474,7 @@ def _decompress_one(input, output, model_path, force):
             bar = Bar(header.length, shown(input, "stdin"))
             try:
                 with atomic_output(output, force) as dst:
-                    decompress_file(src, dst, size, model=model, progress=bar)
+                    decompress_file(src, dst, size, model=model, progress=bar, workers=workers)
             finally:
                 bar.close()
         if console.verbosity >= NORMAL:
@@ -415,7 +497,8 @@ def _spool(stack: contextlib.ExitStack, src):
 @main.command(short_help="Show an archive's header or a model file's summary.")
 @click.argument("file", type=click.Path(allow_dash=True))
 def info(file):
-    """Print the header of an archive, or the summary of a model file, FILE ('-' for stdin)."""
+    """Print the header of an archive (and its blocks, if it has some), or the summary of a model file, FILE ('-'
+    for stdin)."""
     from .codec import read_header
 
     def body():
@@ -444,6 +527,11 @@ def info(file):
                 click.echo("hashed tables:         " + (f"sized for inputs up to {1 << h.size_class:,} bytes (size "
                                                          f"class {h.size_class})" if h.size_class else "as declared"))
                 click.echo(f"model digest:          {h.model_digest.hex() if h.with_model else '(none)'}")
+                if h.with_blocks:
+                    from .codec import read_index
+
+                    for line in _block_lines(read_index(f, h, size), h.length):
+                        click.echo(line)
                 return
             from . import serialize
 
@@ -454,6 +542,24 @@ def info(file):
             raise click.ClickException(f"{name}: not a gmixpy archive or model file")
 
     run_guarded(body)
+
+
+def _block_lines(index, length: int, shown: int = 5) -> list[str]:
+    """`info`'s lines on the blocks: their count and size, then input bytes, stream bytes and CRC32 per block (the
+    first and last `shown` when there are many)."""
+    lengths = index.block_lengths(length)
+    count = len(lengths)
+    lines = [f"blocks:                {count:,} of {index.block_size:,} bytes"
+             + (f" (the last {lengths[-1]:,})" if lengths[-1] != index.block_size else ""),
+             f"  {'block':>8}  {'input bytes':>14}  {'stream bytes':>14}  {'bits per byte':>13}  CRC32"]
+    rows = list(range(count)) if count <= 2 * shown + 1 else [*range(shown), None, *range(count - shown, count)]
+    for i in rows:
+        if i is None:
+            lines.append(f"  {'...':>8}  ({count - 2 * shown:,} more)")
+            continue
+        bpb = 8.0 * index.streams[i] / lengths[i] if lengths[i] else 0.0
+        lines.append(f"  {i + 1:>8}  {lengths[i]:>14,}  {index.streams[i]:>14,}  {bpb:>13.4f}  {index.crcs[i]:08x}")
+    return lines
 
 
 @main.command(short_help="Train a model file on text (files, directories, stdin).")
@@ -726,7 +832,8 @@ def evaluate_command(model_path, file, frozen, quiet, verbose):
               "the text shaded by each byte's cost (the first --map-bytes bytes; the totals cover the whole file).")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw the per-row bars as PNG (needs gmixpy[plot]).")
 @click.option("--archive", type=click.Path(dir_okay=False), help="Also write the archive coded on the way, "
-              "byte-identical to `gmixpy compress`'s (not with --frozen).")
+              "byte-identical to `gmixpy compress`'s (one stream: to `compress --block-size 0`'s for a file of more "
+              "than one block; not with --frozen).")
 @click.option("--map-bytes", default=262144, show_default=True, type=click.IntRange(0, 1 << 22), metavar="BYTES",
               help="Bytes of the file drawn in the HTML map (at most 4 MiB; the page takes about 7 bytes per byte "
               "of text shown).")

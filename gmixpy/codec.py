@@ -4,19 +4,44 @@ The input is read in CHUNK-byte blocks and handed to the compiled chunk loops; m
 input beyond the model's own tables and history.  The archive header holds the length and the CRC32 of the
 original bytes, which are only known at the end, so `compress_file` writes a placeholder header and fills it in
 afterwards: its output must be seekable (commands write to a temporary file anyway).
+
+An input longer than the block size is cut into blocks, each coded into a stream of its own from a fresh copy of
+the starting model (code_block, decode_block), and the archive gets a block index (archive.py).  The blocks are
+independent, so they can be coded side by side (parallel.Workers), and the archive is the same bytes however
+they were: only the block size changes it.  An input of one block is written as it always was, without an index:
+one stream, bit for bit the stream a whole archive of it had before blocks existed.
 """
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 import zlib
-from typing import BinaryIO, Callable
+from io import BytesIO
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
 from . import engine, presets
-from .archive import FLAG_MODEL, MAX_EXPANSION, MAX_HEADER, ArchiveError, Header, decode_header
+from .archive import (
+    DEFAULT_BLOCK_SIZE,
+    FLAG_BLOCKS,
+    FLAG_MODEL,
+    MAX_EXPANSION,
+    MAX_HEADER,
+    ArchiveError,
+    BlockIndex,
+    Header,
+    decode_header,
+    decode_index,
+    index_size,
+)
 from .chunks import CHUNK, Progress, next_multiple, no_progress
 from .coder.arithmetic import CoderState, coder_new
 from .model import Model, huge_pages_for
+from .parallel import INLINE, Workers, in_order
+
+MAX_BLOCKS = (1 << 32) - 1  # the index counts blocks in 32 bits
 
 
 def compress_chunks(model: Model, src: BinaryIO, dst: BinaryIO, pos: int, crc: int, coder: CoderState,
@@ -161,6 +186,14 @@ def start_archive(preset: str, model: Model | None, length: int | None = None) -
     return work, Header(0, 0, presets.get(preset).digest(), preset, size_class=size_class)
 
 
+def stream_length(size: int | None, block_size: int) -> int | None:
+    """The most bytes one coded stream of an input of `size` bytes (None: unknown) holds: the input's, or a
+    block's when it is cut into blocks (what the starting model's tables are sized for, start_archive)."""
+    if size is None:
+        return None
+    return min(size, block_size) if block_size else size
+
+
 def finish_archive(dst: BinaryIO, start: int, header: Header, total: int, crc: int) -> int:
     """Rewrite the header at `start` of the seekable dst with the final length and CRC32; returns the end."""
     end = dst.tell()
@@ -171,15 +204,124 @@ def finish_archive(dst: BinaryIO, start: int, header: Header, total: int, crc: i
     return end
 
 
-def compress_file(src: BinaryIO, dst: BinaryIO, preset: str = "default", model: Model | None = None,
-                  progress: Progress = no_progress, length: int | None = None) -> tuple[int, int]:
-    """Write a complete archive of src to the seekable dst.  Returns (bytes in, archive bytes).  `length`: how
-    many bytes src holds, when known (the model's tables are then sized to it)."""
-    work, header = start_archive(preset, model, length)
-    start = dst.tell()
+def code_block(start: Model, data: bytes, progress: Progress = no_progress) -> bytes:
+    """The coded stream of one block: `data` coded from a fresh copy of `start` (which is not modified), exactly
+    as a whole archive of these bytes is coded."""
+    out = BytesIO()
+    compress_stream(start.copy(), BytesIO(data), out, progress)
+    return out.getvalue()
+
+
+def decode_block(start: Model, stream: bytes, length: int, crc: int, progress: Progress = no_progress) -> bytes:
+    """The `length` original bytes of one block's coded stream, decoded from a fresh copy of `start` (which is not
+    modified) and checked against the block's CRC32.  Raises ArchiveError."""
+    out = BytesIO()
+    if decompress_stream(start.copy(), BytesIO(stream), out, length, progress) != crc:
+        raise ArchiveError("corrupt archive (CRC32 of the decoded block does not match)")
+    return out.getvalue()
+
+
+def block_count(length: int, block_size: int) -> int:
+    """Blocks of an input of `length` bytes (one for an empty input; one stream when block_size is 0)."""
+    return max(1, -(-length // block_size)) if block_size else 1
+
+
+def _read_blocks(src: BinaryIO, block_size: int, size: int | None) -> Iterator[bytes]:
+    """src in blocks of block_size bytes (the last may be shorter).  With the input's `size` known, it must have
+    exactly that many bytes (ValueError otherwise: the file changed while it was read)."""
+    total = 0
+    while block := _read_full(src, block_size):
+        total += len(block)
+        if size is not None and total > size:
+            break
+        yield block
+    if size is not None and total != size:
+        raise ValueError(f"the input changed size while it was compressed ({size:,} bytes when it started)")
+
+
+def _read_full(src: BinaryIO, n: int) -> bytes:
+    """Up to n bytes: fewer only at the end of src (a pipe may return less at a time)."""
+    parts, left = [], n
+    while left and (part := src.read(left)):
+        parts.append(part)
+        left -= len(part)
+    return b"".join(parts)
+
+
+def compress_archive(start: Model, header: Header, src: BinaryIO, dst: BinaryIO, size: int | None = None,
+                     block_size: int = DEFAULT_BLOCK_SIZE, workers: Workers = INLINE,
+                     progress: Progress = no_progress) -> tuple[int, int]:
+    """Write a complete archive of src, `size` bytes (None: unknown, a pipe), to the seekable dst, starting from
+    the model and header start_archive gave (the model is learned on when the input is one block).  An input of
+    more than `block_size` bytes (0: no limit) is cut into blocks coded by `workers`; without a known size the
+    streams are spooled to a temporary file, because the index, which comes first, is known only at the end.
+    Returns (bytes in, archive bytes)."""
+    base = dst.tell()
     dst.write(header.encode())
-    total, crc, _ = compress_stream(work, src, dst, progress)
-    return total, finish_archive(dst, start, header, total, crc) - start
+    if not block_size or (size is not None and size <= block_size):
+        total, crc, _ = compress_stream(start, src, dst, progress)
+        return total, finish_archive(dst, base, header, total, crc) - base
+    blocks = _read_blocks(src, block_size, size)
+    first = next(blocks, b"")
+    second = next(blocks, None)
+    if second is None:  # a pipe of one block
+        total, crc, _ = compress_stream(start, BytesIO(first), dst, progress)
+        return total, finish_archive(dst, base, header, total, crc) - base
+    count = block_count(size, block_size) if size is not None else None
+    if count is not None and count > MAX_BLOCKS:
+        raise ValueError(f"{count:,} blocks are more than an archive holds: choose a larger block size")
+    streams: list[int] = []
+    crcs: list[int] = []
+    total = crc = 0
+
+    def tasks():
+        nonlocal total, crc
+        for block in _chain(first, second, blocks):
+            crcs.append(zlib.crc32(block))
+            crc = zlib.crc32(block, crc)
+            total += len(block)
+            if len(crcs) > MAX_BLOCKS:
+                raise ValueError(f"more than {MAX_BLOCKS:,} blocks: choose a larger block size")
+            yield code_block, (block,), len(block)
+
+    with contextlib.ExitStack() as stack:
+        if count is not None:  # the index's place is reserved and filled in at the end
+            body = dst
+            dst.write(bytes(index_size(count)))
+        else:
+            body = stack.enter_context(tempfile.TemporaryFile(prefix="gmixpy-streams-"))
+        with workers.pool(start, header, progress, count) as pool:
+            for stream in in_order(pool, tasks(), count):
+                body.write(stream)
+                streams.append(len(stream))
+        index = BlockIndex(block_size, streams, crcs)
+        if body is dst:
+            end = dst.tell()
+            dst.seek(base + header.size)
+            dst.write(index.encode())
+            dst.seek(end)
+        else:
+            dst.write(index.encode())
+            body.seek(0)
+            shutil.copyfileobj(body, dst)
+    header.flags |= FLAG_BLOCKS
+    return total, finish_archive(dst, base, header, total, crc) - base
+
+
+def _chain(first: bytes, second: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield second
+    yield from rest
+
+
+def compress_file(src: BinaryIO, dst: BinaryIO, preset: str = "default", model: Model | None = None,
+                  progress: Progress = no_progress, size: int | None = None,
+                  block_size: int = DEFAULT_BLOCK_SIZE, workers: Workers = INLINE) -> tuple[int, int]:
+    """Write a complete archive of src (`size` bytes, if known) to the seekable dst, from a fresh `preset` or from
+    `model` (not modified), cut into blocks of `block_size` bytes coded by `workers` when it is longer than one
+    (see compress_archive).  Returns (bytes in, archive bytes)."""
+    work, header = start_archive(preset, model, stream_length(size, block_size))
+    return compress_archive(work, header, src, dst, size, block_size, workers, progress)
 
 
 def read_header(src: BinaryIO, archive_size: int | None = None) -> Header:
@@ -196,12 +338,47 @@ def read_header(src: BinaryIO, archive_size: int | None = None) -> Header:
     return header
 
 
+def read_index(src: BinaryIO, header: Header, archive_size: int) -> BlockIndex:
+    """Read and check the block index that follows `header` at the current position of src, in an archive of
+    archive_size bytes; leaves src at the first stream.  Each block's claimed length is bounded by its stream's
+    (MAX_EXPANSION), so a damaged index cannot make a worker decode more than its stream could hold."""
+    rest = archive_size - header.size
+    head = src.read(min(12, rest))
+    count = int.from_bytes(head[8:12], "little") if len(head) == 12 else 0
+    data = head + src.read(max(0, min(index_size(count), rest) - len(head)))
+    index = decode_index(data, header.length, rest)
+    src.seek(src.tell() - len(data) + index.size)
+    for i, (n, stream) in enumerate(zip(index.block_lengths(header.length), index.streams)):
+        if n > (stream + 4) * MAX_EXPANSION:
+            raise ArchiveError(f"corrupt archive (block index: block {i + 1} claims {n} bytes, more than its "
+                               f"{stream}-byte stream can hold)")
+    return index
+
+
 def decompress_file(src: BinaryIO, dst: BinaryIO, archive_size: int, model: Model | None = None,
-                    progress: Progress = no_progress) -> Header:
-    """Decode the archive in src (archive_size bytes from the current position) to dst and verify it."""
+                    progress: Progress = no_progress, workers: Workers = INLINE) -> Header:
+    """Decode the archive in src (archive_size bytes from the current position) to dst and verify it: each block's
+    CRC32 (by the worker that decodes it, with `workers`) and the whole output's."""
     header = read_header(src, archive_size)
     work = model_for_header(header, model)
-    crc = decompress_stream(work, src, dst, header.length, progress)
+    if not header.with_blocks:
+        crc = decompress_stream(work, src, dst, header.length, progress)
+    else:
+        index = read_index(src, header, archive_size)
+        lengths = index.block_lengths(header.length)
+
+        def tasks():
+            for stream, n, block_crc in zip(index.streams, lengths, index.crcs):
+                data = _read_full(src, stream)
+                if len(data) < stream:
+                    raise ArchiveError("truncated archive (a block's stream ends early)")
+                yield decode_block, (data, n, block_crc), n
+
+        crc = 0
+        with workers.pool(work, header, progress, len(lengths)) as pool:
+            for block in in_order(pool, tasks(), len(lengths)):
+                crc = zlib.crc32(block, crc)
+                dst.write(block)
     if crc != header.crc32:
         raise ArchiveError("corrupt archive (CRC32 of the decoded data does not match)")
     return header

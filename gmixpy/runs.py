@@ -21,10 +21,11 @@ from typing import BinaryIO, Callable
 from . import presets, serialize
 from .archive import Header
 from .chunks import CHUNK, Progress, evaluate, next_multiple, no_progress
-from .codec import compress_chunks, finish_archive, start_archive
+from .codec import compress_archive, compress_chunks, finish_archive, start_archive, stream_length
 from .coder.arithmetic import CoderState, coder_new
 from .files import OutputExists, atomic_output, check_input, check_output, input_files, named, open_input, same_file
 from .model import Model, deep_copy
+from .parallel import INLINE, Workers
 
 
 def after_checkpoint() -> None:
@@ -299,6 +300,8 @@ class CompressState:
     written: bytes = b""             # bytes to write before the coder's next output: the header in a new run, the
     #                                  archive so far when resuming an earlier layout's checkpoint, else nothing
     size: int | None = None          # of the input (None: stdin), for progress; not saved
+    block_size: int = 0              # input bytes per block (0: one stream, as with checkpoints); not saved
+    workers: Workers = INLINE        # where the blocks are coded; not saved
 
     @property
     def resumable(self) -> bool:
@@ -418,7 +421,7 @@ def start_compression(st: CompressState) -> Model:
     _check_targets(st, list(filter(None, [st.output, st.checkpoint, st.partial])))
     base = serialize.load(st.model_path) if st.model_path else None
     st.size = None if st.input == "-" else os.path.getsize(st.input)
-    model, st.header = start_archive(st.preset, base, st.size)
+    model, st.header = start_archive(st.preset, base, stream_length(st.size, st.block_size))
     st.coder, st.written = coder_new(), st.header.encode()
     st.partial_length = st.partial_crc = 0
     return model
@@ -427,7 +430,11 @@ def start_compression(st: CompressState) -> Model:
 def run_compression(model: Model, st: CompressState, progress: Progress = no_progress) -> tuple[int, int]:
     """Compress st.input into st.output from st.pos on, writing checkpoints at the multiples of
     st.checkpoint_every (the archive then goes through st.partial, see _compress_resumable); removes the checkpoint
-    when the archive is complete.  Returns (bytes in, archive bytes)."""
+    when the archive is complete.  Without checkpoints, an input of more than st.block_size bytes is cut into
+    blocks coded by st.workers (codec.compress_archive).  Returns (bytes in, archive bytes)."""
+    if not st.resumable:
+        with open_input(st.input) as (src, size), atomic_output(st.output, st.force) as dst:
+            return compress_archive(model, st.header, src, dst, size, st.block_size, st.workers, progress)
     with open_input(st.input) as (src, _):
         if st.pos:
             check, remaining = 0, st.pos
@@ -439,14 +446,8 @@ def run_compression(model: Model, st: CompressState, progress: Progress = no_pro
                 remaining -= len(block)
             if remaining or check != st.crc:
                 raise ValueError(f"{st.input} changed since the checkpoint was written: cannot resume")
-        if st.resumable:
-            total, end = _compress_resumable(model, st, src, progress)
-        else:
-            with atomic_output(st.output, st.force) as dst:
-                dst.write(st.written)
-                total, crc = compress_chunks(model, src, dst, st.pos, st.crc, st.coder, progress=progress)
-                end = finish_archive(dst, 0, st.header, total, crc)
-    if st.resumable and os.path.exists(st.checkpoint):
+        total, end = _compress_resumable(model, st, src, progress)
+    if os.path.exists(st.checkpoint):
         os.unlink(st.checkpoint)
     return total, end
 

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 import gmixpy
 from gmixpy import presets, serialize
-from gmixpy.archive import FIXED_SIZE, FORMAT_VERSION, ArchiveError
+from gmixpy.archive import FIXED_SIZE, FLAG_BLOCKS, FORMAT_VERSION, ArchiveError, BlockIndex, decode_index
 from gmixpy.cli import main as cli_main
 from helpers import message_lines, no_temporaries, one_line, results_dir, run, save_trained_tiny
 
@@ -97,6 +97,22 @@ def _reheader(blob: bytes, **fields) -> bytes:
     return bytes(body) + struct.pack("<I", zlib.crc32(bytes(body))) + stream
 
 
+def _index_lies(blob: bytes, length: int) -> list[bytes]:
+    """An archive with blocks whose index is crafted (its checksum recomputed): stream lengths moved from one block
+    to the next, a different block size, a block count one off."""
+    h = _header_size(blob)
+    index = decode_index(blob[h:], length, len(blob) - h)
+    rest = blob[h + index.size:]
+    moved = list(index.streams)
+    moved[0], moved[1] = moved[0] + 7, moved[1] - 7
+    lies = [BlockIndex(index.block_size, moved, index.crcs),
+            BlockIndex(index.block_size + 1, index.streams, index.crcs),
+            BlockIndex(index.block_size, index.streams[:-1], index.crcs[:-1]),
+            BlockIndex(index.block_size, [*index.streams, 0], [*index.crcs, 0]),
+            BlockIndex(index.block_size, index.streams, index.crcs[::-1])]
+    return [blob[:h] + lie.encode() + rest for lie in lies]
+
+
 def _mutations(blobs, rng: random.Random, count: int):
     """(kind, original, mutated) for `count` cases, spread over the mutation kinds."""
     cases = []
@@ -123,6 +139,7 @@ def _mutations(blobs, rng: random.Random, count: int):
                     ("wrong_version", data, _reheader(blob, version=FORMAT_VERSION + 1)),
                     ("wrong_version", data, _reheader(blob, version=0)),
                     ("model_flag", data, _reheader(blob, flags=1)),
+                    ("blocks_flag", data, _reheader(blob, flags=blob[5] ^ FLAG_BLOCKS)),
                     ("unknown_flags", data, _reheader(blob, flags=0x80)),
                     ("size_class", data, _reheader(blob, size_class=0)),
                     ("size_class", data, _reheader(blob, size_class=1)),
@@ -130,8 +147,9 @@ def _mutations(blobs, rng: random.Random, count: int):
                     ("size_class", data, _reheader(blob, size_class=63)),
                     ("size_class", data, _reheader(blob, size_class=64)),
                     ("size_class", data, _reheader(blob, size_class=255)),
-                    ("size_class", data, _reheader(blob, version=3, size_class=12)),
-                    ("blocks_flag", data, _reheader(blob, flags=2))]
+                    ("size_class", data, _reheader(blob, version=3, size_class=12))]
+        if blob[5] & FLAG_BLOCKS:
+            crafted += [("index_lie", data, b) for b in _index_lies(blob, len(data))]
     cases += crafted
     kinds = ["bitflip_header", "bitflip_stream", "byte_scramble", "truncate_stream", "append_garbage",
              "splice_streams", "random_after_magic"]
@@ -167,6 +185,7 @@ def _mutations(blobs, rng: random.Random, count: int):
 def archives(alice, binary_sample):
     samples = [alice[:1200], binary_sample[:800], b"", b"a" * 300, bytes(range(256))]
     out = [(d, gmixpy.compress(d, preset="tiny")) for d in samples]
+    out.append((alice[:2600], gmixpy.compress(alice[:2600], preset="tiny", block_size=1024)))  # three blocks
     assert gmixpy.decompress(out[0][1]) == out[0][0]  # compiles (or loads) the kernels before anything is timed
     return out
 
@@ -204,7 +223,7 @@ def test_fuzz_archives_api(archives, tmp_path):
     assert not failures, failures[:5]
     # appended garbage and lies about the length are errors, never silently accepted
     for kind in ("append_garbage", "length_2**63", "length_2**64-1", "wrong_spec_digest", "wrong_version",
-                 "model_flag", "unknown_flags"):
+                 "model_flag", "blocks_flag", "unknown_flags", "index_lie"):
         assert "original bytes" not in table[kind], (kind, table[kind])
     assert _rss_mb() - rss_before < 500
 

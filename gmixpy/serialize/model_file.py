@@ -131,7 +131,13 @@ def save(path: str, model: Model, force: bool = False, meta: dict | None = None)
     """Write `model` to the model file `path` (to a temporary file renamed into place when complete).  An existing
     file is replaced only with `force` (else gmixpy.files.OutputExists).  Returns the file's SHA-256."""
     with atomic_output(path, force) as f:
-        return _write(f, KIND_MODEL, model, _with_provenance(model, meta), None)
+        return write_model(f, model, meta)
+
+
+def write_model(f, model: Model, meta: dict | None = None) -> bytes:
+    """Write the model file of `model` to the binary file object `f` (what `save` puts in its file; the Dask
+    workers receive a model this way).  Returns the file's SHA-256."""
+    return _write(f, KIND_MODEL, model, _with_provenance(model, meta), None)
 
 
 def save_checkpoint(path: str, model: Model, run_state: dict[str, Any], meta: dict) -> bytes:
