@@ -187,10 +187,12 @@ def start_archive(preset: str, model: Model | None, length: int | None = None) -
 
 
 def stream_length(size: int | None, block_size: int) -> int | None:
-    """The most bytes one coded stream of an input of `size` bytes (None: unknown) holds: the input's, or a
-    block's when it is cut into blocks (what the starting model's tables are sized for, start_archive)."""
+    """The most bytes one coded stream of an input of `size` bytes holds: the input's, or a block's when it is cut
+    into blocks; for an input of unknown size (a pipe), a block's, or None without blocks.  What the starting
+    model's tables are sized for (start_archive): so a pipe of several blocks is coded as the same bytes in a file
+    are."""
     if size is None:
-        return None
+        return block_size or None
     return min(size, block_size) if block_size else size
 
 

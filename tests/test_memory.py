@@ -73,13 +73,19 @@ def test_a_small_input_is_coded_with_sized_tables_and_decodes(sample_text):
     assert work.spec == spec
 
 
-def test_unknown_length_keeps_the_declared_tables(sample_text):
+def test_unknown_length_keeps_the_declared_tables_or_sizes_for_a_block(sample_text):
     data = sample_text[:3000]
     out = io.BytesIO()
-    compress_file(io.BytesIO(data), out, preset="tiny")  # a stream of unknown length, as stdin
-    header = decode_header(out.getvalue())
-    assert header.size_class == 0
+    compress_file(io.BytesIO(data), out, preset="tiny", block_size=0)  # unknown length, one stream: as declared
+    assert decode_header(out.getvalue()).size_class == 0
     assert gmixpy.decompress(out.getvalue()) == data
+    # with blocks, a pipe is sized for a block, so it codes as the same bytes in a file do
+    piped, known = io.BytesIO(), io.BytesIO()
+    compress_file(io.BytesIO(data * 3), piped, preset="tiny", block_size=4096)
+    compress_file(io.BytesIO(data * 3), known, preset="tiny", block_size=4096, size=3 * len(data))
+    assert decode_header(piped.getvalue()).size_class == presets.MIN_SIZE_CLASS
+    assert piped.getvalue() == known.getvalue()
+    assert gmixpy.decompress(piped.getvalue()) == data * 3
 
 
 def test_default_on_a_4_kb_input_allocates_a_small_fraction_of_its_tables(sample_text):
