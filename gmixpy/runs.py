@@ -427,6 +427,17 @@ def start_compression(st: CompressState) -> Model:
     return model
 
 
+def crc_of_next(f: BinaryIO, n: int, crc: int = 0) -> tuple[int, int]:
+    """The CRC32 of the next n bytes of f, continued from `crc`, and how many of them f did not have."""
+    while n:
+        block = f.read(min(n, 1 << 20))
+        if not block:
+            break
+        crc = zlib.crc32(block, crc)
+        n -= len(block)
+    return crc, n
+
+
 def run_compression(model: Model, st: CompressState, progress: Progress = no_progress) -> tuple[int, int]:
     """Compress st.input into st.output from st.pos on, writing checkpoints at the multiples of
     st.checkpoint_every (the archive then goes through st.partial, see _compress_resumable); removes the checkpoint
@@ -437,13 +448,7 @@ def run_compression(model: Model, st: CompressState, progress: Progress = no_pro
             return compress_archive(model, st.header, src, dst, size, st.block_size, st.workers, progress)
     with open_input(st.input) as (src, _):
         if st.pos:
-            check, remaining = 0, st.pos
-            while remaining:
-                block = src.read(min(remaining, 1 << 20))
-                if not block:
-                    break
-                check = zlib.crc32(block, check)
-                remaining -= len(block)
+            check, remaining = crc_of_next(src, st.pos)
             if remaining or check != st.crc:
                 raise ValueError(f"{st.input} changed since the checkpoint was written: cannot resume")
         total, end = _compress_resumable(model, st, src, progress)
@@ -527,14 +532,8 @@ def _open_partial(st: CompressState) -> BinaryIO:
         # a run stopped between that and the rename leaves it changed: the checkpoint counted it as first written
         # (rebuilt here from its meta), and that is what is checked and put back.
         head = st.header.encode()
-        check, remaining = zlib.crc32(head), st.partial_length - len(head)
         f.seek(len(head))
-        while remaining:
-            block = f.read(min(remaining, 1 << 20))
-            if not block:
-                break
-            check = zlib.crc32(block, check)
-            remaining -= len(block)
+        check, remaining = crc_of_next(f, st.partial_length - len(head), zlib.crc32(head))
         if remaining or check != st.partial_crc:
             raise ValueError(f"the partial archive {st.partial} has changed since the checkpoint was written: "
                              "cannot resume")
