@@ -266,7 +266,10 @@ class Local:
         self.executor.shutdown(wait=True)
 
     def abort(self):
-        """End the workers at once: a block in progress may have minutes left."""
+        """End the workers at once: a block in progress may have minutes left (Python 3.14 says so in public, with
+        kill_workers; before it, the executor's processes are only reachable as _processes)."""
+        if hasattr(self.executor, "kill_workers"):  # pragma: no cover - Python 3.14
+            self.executor.kill_workers()
         processes = self.processes or list((getattr(self.executor, "_processes", None) or {}).values())
         self.executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
