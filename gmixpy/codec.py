@@ -159,7 +159,7 @@ def model_for_header(header: Header, model: Model | None) -> Model:
                                "state (model digest mismatch)")
         if header.size_class:
             raise ArchiveError("corrupt archive header (size class)")
-        return model.copy()
+        return model.copy(huge_pages_for(header.length))
     if model is not None:
         raise ArchiveError("this archive was compressed without a model file: do not pass --model")
     spec = presets.for_archive(header.preset, header.spec_digest)
@@ -180,7 +180,7 @@ def start_archive(preset: str, model: Model | None, length: int | None = None) -
     sized for an input of `length` bytes when that is known (presets.for_length: the header records the size
     class, so decompression builds the same model)."""
     if model is not None:
-        return model.copy(), Header(0, 0, model.spec.digest(), "", model.digest(), FLAG_MODEL)
+        return model.copy(huge_pages_for(length)), Header(0, 0, model.spec.digest(), "", model.digest(), FLAG_MODEL)
     spec, size_class = presets.for_length(preset, length)
     work = Model.new(spec, huge_pages=huge_pages_for(length))
     return work, Header(0, 0, presets.get(preset).digest(), preset, size_class=size_class)

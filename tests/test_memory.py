@@ -113,3 +113,12 @@ def test_huge_pages_only_for_long_or_unknown_inputs():
         assert multiarray._set_madvise_hugepage(True) is True
     finally:
         multiarray._set_madvise_hugepage(before)
+
+
+def test_copies_follow_the_huge_page_choice():
+    """A block's model is a copy of the starting model: it is allocated as the starting model was, unless told."""
+    small = Model.new("tiny", huge_pages=False)
+    assert small.copy().huge_pages is False and small.copy(True).huge_pages is True
+    assert Model.new("tiny").copy().huge_pages is True
+    work, _ = start_archive("tiny", small, 4096)
+    assert work.huge_pages is False and work.digest() == small.digest()
