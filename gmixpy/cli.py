@@ -130,7 +130,8 @@ def _preset_choice():
 
 
 # What the presets are, for every --preset's help (the README's table says more).
-PRESETS_HELP = ("default: the strongest (PPMd, the LSTM, context maps), about 1.5 GB; fast: without PPMd and the "
+PRESETS_HELP = ("default: the strongest (PPMd, the LSTM, context maps), up to about 1.5 GB (a short file needs "
+                "less: its tables follow its size); fast: without PPMd and the "
                 "LSTM, about 3 times as fast; gmix, gmix-fast: gmix's own ensembles, bit-exact; tiny, gmix-tiny: "
                 "tables of a few KB, for tests.")
 
