@@ -49,19 +49,38 @@ def kernel_sources() -> list[Path]:
     return sorted(seen)
 
 
-def _source_hash() -> str:
+def _digest(paths: list[Path]) -> str:
     digest = hashlib.sha256()
-    for path in kernel_sources():
+    for path in paths:
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _source_hash(base: Path) -> str:
+    """The kernels' hash.  Finding the kernels' modules parses the package (half a second, most of a short run's
+    start), so the answer is remembered under a digest of every module's bytes: any edit asks again."""
+    memo = base / "keys" / _digest(sorted(ROOT.rglob("*.py")))
+    try:
+        return memo.read_text(encoding="ascii").strip()
+    except OSError:
+        pass
+    key = _digest(kernel_sources())
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        partial = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+        partial.write_text(key, encoding="ascii")
+        os.replace(partial, memo)
+    except OSError:
+        pass  # a read-only cache only costs the parse again
+    return key
 
 
 def configure_cache() -> None:
     if os.environ.get("NUMBA_CACHE_DIR"):
         return
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gmixpy" / "numba"
-    target = base / _source_hash()
+    target = base / _source_hash(base)
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError:

@@ -174,16 +174,10 @@ def glibc_rand(seed: int, count: int) -> np.ndarray:
         words.append(word)
     r = [w & 0xFFFFFFFF for w in words]
     r.extend(r[0:3])
-    out = np.empty(count, dtype=np.int64)
-    i, n = 34, 0
-    while n < count:
-        v = (r[i - 31] + r[i - 3]) & 0xFFFFFFFF
-        r.append(v)
-        if i >= 344:
-            out[n] = v >> 1
-            n += 1
-        i += 1
-    return out
+    append = r.append
+    for i in range(34, 344 + count):
+        append((r[i - 31] + r[i - 3]) & 0xFFFFFFFF)
+    return np.array(r[344:], dtype=np.int64) >> 1
 
 
 def lstm_new(
