@@ -31,10 +31,11 @@ def evaluate(model: Model, data: bytes | np.ndarray, learn: bool) -> float:
     arr = np.frombuffer(bytes(data), np.uint8) if not isinstance(data, np.ndarray) else data
     model.changed()
     pos, bits = 0, 0.0
+    none, no_inputs = np.zeros(0, np.float32), np.zeros((0, 0), np.float32)
     while pos < len(arr):
         end = min(len(arr), pos + CHUNK)
         while pos < end:
-            pos, b = engine.evaluate_chunk(model.params, model.ltm, model.stm, arr, pos, end, learn)
+            pos, b = engine.evaluate_chunk(model.params, model.ltm, model.stm, arr, pos, end, learn, none, no_inputs)
             bits += b
             if pos < end:
                 model.room()
@@ -63,7 +64,7 @@ def trace(model: Model, data: bytes | np.ndarray, learn: bool = True, inputs: np
     while pos < len(arr):
         end = min(len(arr), pos + CHUNK)
         while pos < end:
-            pos = engine.trace_chunk(model.params, model.ltm, model.stm, arr, pos, end, learn, probs, inputs)
+            pos, _ = engine.evaluate_chunk(model.params, model.ltm, model.stm, arr, pos, end, learn, probs, inputs)
             if pos < end:
                 model.room()
     return probs

@@ -68,43 +68,34 @@ def decompress_chunk(P, L, S, C, inp, in_pos, in_len, final, out, out_pos, out_e
 
 
 @njit(_nrt=False)
-def evaluate_chunk(P, L, S, data, pos, end, learn):
-    """Cross-entropy of data[pos:end] in bits, learning when `learn`.  Returns (pos reached, bits)."""
-    bits = 0.0
-    while pos < end:
-        if learn and not has_room(P, L):
-            break
-        c = np.int64(data[pos])
-        for j in range(7, -1, -1):
-            bit = (c >> j) & 1
-            p = np.float64(predict(P, L, S))
-            bits -= log64(p if bit else 1.0 - p) / _LN2
-            update(P, L, S, bit, learn)
-        pos += 1
-    return pos, bits
+def evaluate_chunk(P, L, S, data, pos, end, learn, probs, inputs):
+    """Cross-entropy of data[pos:end] in bits, learning when `learn`.  Returns (pos reached, bits).
 
-
-@njit(_nrt=False)
-def trace_chunk(P, L, S, data, pos, end, learn, probs, inputs):
-    """evaluate_chunk that keeps every bit's prediction instead of summing its cost: probs[8 * pos + j] receives
-    the float32 that compress_chunk would code bit j (from the most significant) of data[pos] with.  Unless
-    inputs has no rows, inputs[8 * pos + j] receives the model inputs the mixers saw for that bit (the first
-    inputs.shape[1] entries of the layer-0 input vector).  Returns the position reached."""
+    Unless probs is empty, it also keeps every bit's prediction (a trace): probs[8 * pos + j] receives the float32
+    that compress_chunk would code bit j (from the most significant) of data[pos] with; and unless inputs has no
+    rows, inputs[8 * pos + j] receives the model inputs the mixers saw for that bit (the first inputs.shape[1]
+    entries of the layer-0 input vector).  One kernel serves both, so the predictor is compiled into it once."""
+    keep = probs.shape[0] > 0
     n_inputs = inputs.shape[1] if inputs.shape[0] > 0 else 0
     models = S.mixer.inputs0
+    bits = 0.0
     while pos < end:
         if learn and not has_room(P, L):
             break
         c = np.int64(data[pos])
         for j in range(8):
             bit = (c >> (7 - j)) & 1
-            k = 8 * pos + j
-            probs[k] = predict(P, L, S)
-            for i in range(n_inputs):
-                inputs[k, i] = models[i]
+            p = predict(P, L, S)
+            pf = np.float64(p)
+            bits -= log64(pf if bit else 1.0 - pf) / _LN2
+            if keep:
+                k = 8 * pos + j
+                probs[k] = p
+                for i in range(n_inputs):
+                    inputs[k, i] = models[i]
             update(P, L, S, bit, learn)
         pos += 1
-    return pos
+    return pos, bits
 
 
 @njit(inline="always")
@@ -268,19 +259,22 @@ def _restore(views, buf, row):
 @njit(inline="always")
 def _byte_tree(P, L, S, views, buf, prob, tree):
     """tree[node] = P(bit = 1) at every node of the next byte's bit tree (node = the bits so far with a leading 1,
-    1..255), from the state just after the byte's first prediction `prob`; that state is restored at the end."""
+    1..255), from the state just after the byte's first prediction `prob`; that state is restored at the end.
+    Depth first, 0 branch first; the predictor is called from one place so that it is compiled in once."""
     tree[1] = prob
     _save(views, buf, 0)
     node = 1
     depth = 0
+    bit = 0
     while True:
-        while depth < 7:  # down the 0 branches
-            update(P, L, S, 0, False)
-            node = 2 * node
-            depth += 1
-            tree[node] = predict(P, L, S)
-            if depth < 7:
-                _save(views, buf, depth)
+        update(P, L, S, bit, False)
+        node = 2 * node + bit
+        depth += 1
+        tree[node] = predict(P, L, S)
+        if depth < 7:  # on down the 0 branch
+            _save(views, buf, depth)
+            bit = 0
+            continue
         while depth > 0 and (node & 1) == 1:  # up past the 1 branches already done
             node >>= 1
             depth -= 1
@@ -289,12 +283,7 @@ def _byte_tree(P, L, S, views, buf, prob, tree):
         node >>= 1  # the parent of a 0 branch: now its 1 branch
         depth -= 1
         _restore(views, buf, depth)
-        update(P, L, S, 1, False)
-        node = 2 * node + 1
-        depth += 1
-        tree[node] = predict(P, L, S)
-        if depth < 7:
-            _save(views, buf, depth)
+        bit = 1
     _restore(views, buf, 0)
 
 
@@ -349,21 +338,18 @@ def _choose(dist, order, top_k, top_p, u):
 
 
 @njit(_nrt=False)
-def byte_tree(P, L, S, views, buf, prob, tree, temperature, tempered, dist):
-    """The next byte's bit tree (tree) and distribution (dist) at temperature; the state is left unchanged."""
-    _byte_tree(P, L, S, views, buf, prob, tree)
-    _tree_distribution(tree, temperature, tempered, dist)
-
-
-@njit(_nrt=False)
 def generate_chunk_truncated(P, L, S, views, buf, tree, tempered, dist, order, rng, temperature, top_k, top_p, out,
                              n, prob):
     """generate_chunk that samples whole bytes from the exact next-byte distribution cut to top_k / top_p (one
     uniform per byte), learning disabled; then walks the chosen byte's bits as generate_chunk would.  Returns the
-    prediction for the next bit."""
-    for i in range(n):
+    prediction for the next bit.  With n = 0 it only fills the next byte's bit tree (tree) and distribution
+    (dist) at temperature, and the state is left unchanged (one kernel serves both, so the predictor is compiled
+    into it once for the tree and once for the walk)."""
+    for i in range(max(n, 1)):
         _byte_tree(P, L, S, views, buf, prob, tree)
         _tree_distribution(tree, temperature, tempered, dist)
+        if n == 0:
+            break
         b = _choose(dist, order, top_k, top_p, next_uniform(rng))
         for j in range(7, -1, -1):
             update(P, L, S, (b >> j) & 1, False)

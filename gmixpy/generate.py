@@ -49,7 +49,7 @@ def per_bit_views(stm) -> tuple[np.ndarray, ...]:
 
 
 class ByteSampler:
-    """The scratch arrays of the next-byte distribution for one model (see engine.byte_tree)."""
+    """The scratch arrays of the next-byte distribution for one model (see engine.generate_chunk_truncated)."""
 
     def __init__(self, model: Model):
         self.views = per_bit_views(model.stm)
@@ -72,8 +72,9 @@ def next_byte_distribution(model: Model, prompt: bytes = b"", temperature: float
         evaluate(model, prompt, learn_prompt)
     s = ByteSampler(model)
     prob = engine.generate_first(model.params, model.ltm, model.stm)
-    engine.byte_tree(model.params, model.ltm, model.stm, s.views, s.buf, prob, s.tree,
-                     max(float(temperature), 0.001), s.tempered, s.dist)
+    engine.generate_chunk_truncated(model.params, model.ltm, model.stm, s.views, s.buf, s.tree, s.tempered, s.dist,
+                                    s.order, np.zeros(1, np.uint64), max(float(temperature), 0.001), 0, 1.0,
+                                    np.zeros(0, np.uint8), 0, prob)
     return s.dist.copy(), s.tree.copy()
 
 
