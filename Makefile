@@ -28,7 +28,7 @@ demo: venv
 
 # The linter first (configured in pyproject.toml), then the tests: CI runs `make test`.
 test: venv lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=30
 
 lint: venv
 	$(VENV)/bin/ruff check .
