@@ -393,3 +393,25 @@ def test_kernel_cache_key_covers_the_kernels_and_nothing_else():
     assert {"engine.py", "predictor.py", "models/context_map.py", "mixer/sigmoid.py", "spec.py",
             "coder/arithmetic.py", "layout.py", "contexts/states.py"} <= names
     assert not names & {"cli.py", "codec.py", "runs.py", "archive.py", "console.py", "presets.py", "model.py"}
+
+
+def test_kernel_cache_key_is_remembered_and_follows_the_sources(tmp_path, monkeypatch):
+    """The key is computed once per state of the package's sources and then read back, so a short run does not
+    parse the package at every start; an edit asks again, and only an edit to a kernel's source changes it."""
+    from gmixpy import _cache
+
+    key = _cache._source_hash(tmp_path)
+    memos = list((tmp_path / "keys").iterdir())
+    assert len(memos) == 1 and memos[0].read_text() == key == _cache._digest(_cache.kernel_sources())
+    memos[0].write_text("remembered")
+    assert _cache._source_hash(tmp_path) == "remembered"
+
+    def edited(name):
+        target = _cache.ROOT / name
+        monkeypatch.setattr(Path, "read_bytes", lambda p, read=Path.read_bytes: read(p) + b"#" * (p == target))
+
+    edited("cli.py")
+    assert _cache._source_hash(tmp_path) == key
+    edited("engine.py")
+    assert _cache._source_hash(tmp_path) not in (key, "remembered")
+    assert len(list((tmp_path / "keys").iterdir())) == 3
