@@ -378,6 +378,7 @@ def _compress_one(input, output, preset, model_path, checkpoint_every, checkpoin
     if same_file(input, output):
         raise click.ClickException(f"{input}: input and output are the same file")
     checkpoint_path = checkpoint_target(output, checkpoint_every, checkpoint_path)
+    one_block_notice(input, block_size, workers)
     run = {}
 
     def body():
@@ -390,6 +391,22 @@ def _compress_one(input, output, preset, model_path, checkpoint_every, checkpoin
 
     run_guarded(body, kept=f"{shown(input, 'stdin')} is intact", checkpoint=checkpoint_path,
                 left=lambda: partial_left(run.get("state")))
+
+
+def one_block_notice(input, block_size, workers) -> None:
+    """Say so when -T asks for several workers but the file is one block: it is coded on one core (as xz and
+    zstd do with a file of one block), which a user asking for threads would not expect silently."""
+    if workers.scheduler is not None or workers.count < 2 or not block_size or console.verbosity < NORMAL:
+        return
+    try:
+        size = os.stat(input).st_size if input != "-" and os.path.isfile(input) else None
+    except OSError:
+        return  # the run itself says what is wrong with the input
+    if size is not None and size <= block_size:
+        click.echo(f"gmixpy: {input} is one block of at most {block_size:,} bytes, so it is coded on one core; "
+                   f"--block-size {max(1024, -(-size // workers.count) + 1023 & ~1023) // 1024}K would give each of "
+                   f"the {workers.count} workers a block (each learning from scratch, at some cost in ratio)",
+                   err=True)
 
 
 def partial_left(st) -> str:

@@ -143,6 +143,10 @@ def test_cli_threads_files_stdin_and_info(tmp_path, src, text, blocked):
     second.write_bytes(text[:3000])  # one block: no index
     proc = run("compress", src, second, "-p", "tiny", "--block-size", "4K", "-T", "2", "--force")
     assert proc.returncode == 0, proc.stderr
+    said = proc.stderr.decode()  # -T 2 on a file of one block says that it runs on one core, and how to split it
+    assert f"{second} is one block of at most 4,096 bytes, so it is coded on one core; --block-size 2K" in said
+    assert f"{src} is one block" not in said
+    assert run("compress", second, "-p", "tiny", "-T", "2", "-q", "--force").stderr == b""
     assert Path(f"{src}.gmx").read_bytes() == blocked
     assert Path(f"{second}.gmx").read_bytes() == gmixpy.compress(text[:3000], preset="tiny", block_size=0)
     info = run("info", one).stdout.decode()
