@@ -32,6 +32,12 @@ m = Model.new("tiny")
 analyze(m, b"warm up")
 generate_bytes(m, b"w", 2, 1.0, 0, False, lambda b: None, top_k=2)
 next_byte_distribution(m)
+import sys
+import numpy as np
+from numba import typeof
+sys.path.insert(0, "tests")
+from test_sampling import _bits  # a test's own kernel over the whole predictor: compiled here, not serially later
+_bits.compile(tuple(typeof(x) for x in (m.params, m.ltm, m.stm, np.zeros(1, np.int64))))
 """,
 )
 
