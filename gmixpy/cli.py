@@ -14,6 +14,7 @@ import errno
 import os
 import re
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -394,19 +395,23 @@ def _compress_one(input, output, preset, model_path, checkpoint_every, checkpoin
 
 
 def one_block_notice(input, block_size, workers) -> None:
-    """Say so when -T asks for several workers but the file is one block: it is coded on one core (as xz and
-    zstd do with a file of one block), which a user asking for threads would not expect silently."""
+    """Say so when -T asks for several workers but the file is one block that could be cut: it is coded on one core
+    (as xz and zstd do with a file of one block), which a user asking for threads would not expect silently."""
     if workers.scheduler is not None or workers.count < 2 or not block_size or console.verbosity < NORMAL:
         return
+    from .codec import block_count
+
     try:
-        size = os.stat(input).st_size if input != "-" and os.path.isfile(input) else None
+        st = os.stat(input) if input != "-" else None
     except OSError:
         return  # the run itself says what is wrong with the input
-    if size is not None and size <= block_size:
+    if st is None or not stat.S_ISREG(st.st_mode) or st.st_size <= MIN_BLOCK_SIZE:
+        return
+    if block_count(st.st_size, block_size) == 1:
+        kib = -(-max(MIN_BLOCK_SIZE, -(-st.st_size // workers.count)) // 1024)  # a share per worker, in whole KiB
         click.echo(f"gmixpy: {input} is one block of at most {block_size:,} bytes, so it is coded on one core; "
-                   f"--block-size {max(1024, -(-size // workers.count) + 1023 & ~1023) // 1024}K would give each of "
-                   f"the {workers.count} workers a block (each learning from scratch, at some cost in ratio)",
-                   err=True)
+                   f"--block-size {kib}K would cut it into {block_count(st.st_size, kib * 1024)} blocks for the "
+                   f"{workers.count} workers (each learning from scratch, at some cost in ratio)", err=True)
 
 
 def partial_left(st) -> str:
