@@ -13,7 +13,10 @@ time per byte.  Components are the names in gmixpy.presets.FEATURES.
 Variants: `full` (every component in presets.FEATURES), `gmix`, a preset's name (`default`, `fast`), `-A-B...`
 (full without components A, B, ...), `base-A...` (the components of the default preset, without A), `+P` after
 any of these (add the component or part P: full+drop_skips), each optionally followed by @ and ContextMap options
-for its context maps (`full@gain=2;limit=1023`).  --cm sets ContextMap options for every variant.
+for its context maps (`full@gain=2;limit=1023`).  --cm sets ContextMap options for every variant.  A variant
+with `+dictionary` (`default+dictionary`, `base-words+dictionary`) codes each file after the dictionary transform
+(preprocess/dictionary.py) where `gmixpy compress` would (English-like text); its sizes and times are still per
+byte of the original file.
 
 Runs use --jobs worker processes (default 2).  Each (variant, file) pair runs in a fresh process, so per-byte
 times include no compilation (kernels are compiled once, first) but do include first-touching the tables.
@@ -41,6 +44,7 @@ def _spec(variant: str, neural: bool, shrink: int, cm_options: dict | None = Non
     from gmixpy import presets
 
     variant, _, options = variant.partition("@")
+    variant = variant.replace("+dictionary", "")
     cm_options = {**(cm_options or {}), **_cm_options(options.replace(";", ","))}
     if variant == "gmix":
         return presets.gmix("ablate-gmix", neural, shrink)
@@ -54,9 +58,10 @@ def _spec(variant: str, neural: bool, shrink: int, cm_options: dict | None = Non
     elif variant.startswith("full"):
         variant = variant[len("full"):]
     for sign, part in re.findall(r"([+-])([a-z0-9_]+)", variant):  # base+drop_a-cm_b, -a-b, full+lstm100
-        if sign == "+" and part not in presets.DROPS + presets.FEATURES or sign == "-" and part not in features:
+        known = presets.DROPS + presets.TUNES + presets.FEATURES
+        if sign == "+" and part not in known or sign == "-" and part not in features:
             raise SystemExit(f"unknown variant {name!r}: full, gmix, a preset, or full/base followed by -COMPONENT "
-                             f"({', '.join(sorted(features))}) and +PART ({', '.join(presets.DROPS)})")
+                             f"({', '.join(sorted(features))}) and +PART ({', '.join(presets.DROPS + presets.TUNES)})")
         (features.add if sign == "+" else features.discard)(part)
     if re.sub(r"[+-][a-z0-9_]+", "", variant):
         raise SystemExit(f"unknown variant {name!r}")
@@ -82,12 +87,18 @@ def _run(job):
     from gmixpy.model import Model
     from gmixpy.runs import evaluate
 
-    data = Path(path).read_bytes()[: limit or None]
+    data = original = Path(path).read_bytes()[: limit or None]
+    if "+dictionary" in variant:  # where `gmixpy compress` would use it
+        from gmixpy.codec import DICTIONARY_SAMPLE, use_dictionary
+        from gmixpy.preprocess.dictionary import encode
+
+        if use_dictionary("auto", "default", None, original[:DICTIONARY_SAMPLE]):
+            data = encode(original)
     model = Model.new(_spec(variant, neural, shrink, cm_options))
     start = time.process_time()
     bits = evaluate(model, np.frombuffer(data, np.uint8), learn=True)
     seconds = time.process_time() - start
-    return variant, path, len(data), bits / 8, seconds
+    return variant, path, len(original), bits / 8, seconds
 
 
 def _resolve(name: str) -> tuple[str, int]:

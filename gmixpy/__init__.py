@@ -31,7 +31,7 @@ __all__ = ["compress", "decompress", "generate", "bits_per_byte", "Model", "Arch
 
 
 def compress(data: bytes, preset: str = "default", model: Model | None = None, *, threads: int = 1,
-             block_size: int | None = None) -> bytes:
+             block_size: int | None = None, dictionary: str = "auto") -> bytes:
     """Compress `data` into a gmixpy archive.
 
     Either from scratch with `preset` ("default", "fast", "tiny", ...; see the README for their memory: "default"
@@ -43,12 +43,17 @@ def compress(data: bytes, preset: str = "default", model: Model | None = None, *
     is cut into blocks coded independently, each from the same starting model, in `threads` worker processes
     forked from this one (0: one per core; 1: here, one block after the other).  The bytes are the same whatever
     `threads`, and the same as `gmixpy compress --block-size` gives.
+
+    `dictionary`: "auto" codes English-like text through the dictionary transform (words replaced by codes from
+    a bundled English word list, undone by `decompress`) when that shortens it by a tenth or more, with the presets
+    default, fast and tiny and without a model; "off" never, "on" always (where it is available).
     """
     from .codec import compress_file
 
     data = bytes(data)
     out = _BytesIO()
-    compress_file(_BytesIO(data), out, preset=preset, model=model, size=len(data), **_blocks(threads, block_size))
+    compress_file(_BytesIO(data), out, preset=preset, model=model, size=len(data), dictionary=dictionary,
+                  **_blocks(threads, block_size))
     return out.getvalue()
 
 

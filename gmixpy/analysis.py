@@ -10,7 +10,8 @@ compression does (learning; or frozen, learn=False) and returns an `Analysis`:
   bit.  The final mixer's row is the ensemble's own cross-entropy.
 * **the ensemble's bits**: -log2 of every coded probability, summed; and the coded stream itself (the analysis
   codes as it goes, with the same kernels as compression, so the archive it can write is byte-identical to
-  `gmixpy compress`'s), whose size agrees with the cross-entropy to within a few bytes.
+  `gmixpy compress --dictionary off`'s: the analysis is of the bytes as they are), whose size agrees with the
+  cross-entropy to within a few bytes.
 * **weights**.  The final mixer mixes mixer outputs (and the skip-connected inputs, the LSTM's), not the model
   inputs, so each input's weight is measured where it enters the network: `l0_weight` is the mean absolute weight
   the layer-0 mixers give it, over every bit and every layer-0 mixer, using the weight set that mixer's context
@@ -140,8 +141,8 @@ class Analysis:
 
 
 def archive_header(model: Model, preset: str | None, size_class: int = 0) -> Header:
-    """The header `gmixpy compress` writes for this model: a preset's name and size class (the model must then be
-    what codec.start_archive made for them) or, with preset None, the model's digest."""
+    """The header `gmixpy compress --dictionary off` writes for this model: a preset's name and size class (the
+    model must then be what codec.start_archive made for them) or, with preset None, the model's digest."""
     if preset:
         return Header(0, 0, presets.get(preset).digest(), preset, size_class=size_class)
     return Header(0, 0, model.spec.digest(), "", model.digest(), FLAG_MODEL)

@@ -1,10 +1,12 @@
-"""The archive format (.gmx), version 4.  All integers little-endian.
+"""The archive format (.gmx), version 5.  All integers little-endian.
 
     offset  size  field
     0       4     magic b"GMXP"
-    4       1     format version (4; versions 1 to 3 are read too)
+    4       1     format version (5; versions 1 to 4 are read too)
     5       1     flags: bit 0 = compressed with a model file (its digest is in `model digest`);
-                  bit 1 = the input was cut into independently coded blocks (a block index follows the header)
+                  bit 1 = the input was cut into independently coded blocks (a block index follows the header);
+                  bit 2 = the coded bytes are the input after the dictionary transform (preprocess/dictionary.py
+                  with the bundled English word list); the header then ends with the coded bytes' length and CRC32
     6       1     size class: 0 = the tables as the specification declares them; k = 1..63: the hashed tables were
                   sized for an input of at most 2**k bytes (presets.sized).  Versions 1 to 3: 0.
     7       1     reserved, 0
@@ -17,8 +19,13 @@
                   which did not describe a model created in Python or changed after loading.
     52      1     length n of the preset name (0 with a model)
     53      n     preset name, ASCII
-    53+n    4     CRC32 of header bytes 0 .. 53+n
-    57+n    ...   without blocks: the arithmetic-coded stream (coder/arithmetic.py), to the end of the file
+    53+n    12    only with flag bit 2: 8 length of the coded (transformed) bytes, 4 their CRC32; call this t
+    53+n+t  4     CRC32 of the header bytes before it
+    57+n+t  ...   without blocks: the arithmetic-coded stream (coder/arithmetic.py), to the end of the file
+
+The original length and CRC32 are always the input's as the user gave it.  With the transform, everything coded
+(the stream, the block index and its blocks, the size class) is about the transformed bytes, which decode to the
+original through the transform's inverse.
 
 With blocks (flag bit 1), the block index follows the header:
 
@@ -28,7 +35,8 @@ With blocks (flag bit 1), the block index follows the header:
     12+12m  4     CRC32 of the index bytes before it
 
 and then the m coded streams back to back, each coded from the same starting model as a whole archive would be
-(a block is a stream of its own: a one-block archive's stream is the plain archive's stream, bit for bit).
+(a block is a stream of its own: a one-block archive's stream is the plain archive's stream, bit for bit).  With
+the transform, the blocks cut the transformed bytes and their CRC32s are of those.
 
 The header checksum lets damage to the header be reported as such; the CRC32 of the original bytes rejects any
 decoded output that differs from what was compressed.  A stream cannot decode to more than MAX_EXPANSION bytes per
@@ -42,14 +50,17 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = b"GMXP"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 # 1: the model digest is the model file's checksum (see codec.model_for_header).  3: the model arithmetic gained
 # the stronger ensemble's families (context maps, word, record, text and signal contexts, APMs, adaptive Indirect
 # rates, warm-started mixers); version 2 archives use only gmix's and decode as before.  4: blocks and the size
-# class; a version-3 archive is a version-4 one with neither.
-READABLE_VERSIONS = (1, 2, 3, 4)
+# class; a version-3 archive is a version-4 one with neither.  5: the dictionary transform (flag bit 2) and the
+# retuned `default` and `tiny` presets; a version-4 archive is a version-5 one without the transform.
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 FLAG_MODEL = 1
 FLAG_BLOCKS = 2
+FLAG_DICTIONARY = 4
+_CODED = struct.Struct("<QI")  # with FLAG_DICTIONARY: length and CRC32 of the transformed bytes
 MAX_SIZE_CLASS = 63
 MAX_EXPANSION = 8192  # decoded bytes per stream byte that no valid stream exceeds
 # Input bytes per block unless told otherwise (compress --block-size): an input of up to this many bytes is one
@@ -58,7 +69,7 @@ MAX_EXPANSION = 8192  # decoded bytes per stream byte that no valid stream excee
 DEFAULT_BLOCK_SIZE = 16 << 20
 _FIXED = struct.Struct("<4sBBBBQI16s16sB")  # the fixed part, up to the preset name
 FIXED_SIZE = _FIXED.size  # 53
-MAX_HEADER = FIXED_SIZE + 255 + 4
+MAX_HEADER = FIXED_SIZE + 255 + _CODED.size + 4
 
 
 class ArchiveError(Exception):
@@ -75,6 +86,8 @@ class Header:
     flags: int = 0
     version: int = FORMAT_VERSION
     size_class: int = 0  # 0: tables as declared; k: sized for inputs of at most 2**k bytes (presets.sized)
+    coded_length: int = 0  # with the dictionary transform: the transformed bytes' length ...
+    coded_crc: int = 0     # ... and CRC32 (what the stream holds); without it, the same as length and crc32
 
     @property
     def with_model(self) -> bool:
@@ -84,15 +97,31 @@ class Header:
     def with_blocks(self) -> bool:
         return bool(self.flags & FLAG_BLOCKS)
 
+    @property
+    def with_dictionary(self) -> bool:
+        return bool(self.flags & FLAG_DICTIONARY)
+
+    @property
+    def stream_length(self) -> int:
+        """Bytes the coded stream (or the blocks together) decodes to: the transformed bytes' with the
+        dictionary transform, else the original's."""
+        return self.coded_length if self.with_dictionary else self.length
+
+    @property
+    def stream_crc(self) -> int:
+        return self.coded_crc if self.with_dictionary else self.crc32
+
     def encode(self) -> bytes:
         name = self.preset.encode("ascii")
         body = _FIXED.pack(MAGIC, self.version, self.flags, self.size_class, 0, self.length, self.crc32,
                            self.spec_digest, self.model_digest, len(name)) + name
+        if self.with_dictionary:
+            body += _CODED.pack(self.coded_length, self.coded_crc)
         return body + struct.pack("<I", zlib.crc32(body))
 
     @property
     def size(self) -> int:
-        return FIXED_SIZE + len(self.preset.encode("ascii")) + 4
+        return FIXED_SIZE + len(self.preset.encode("ascii")) + (_CODED.size if self.with_dictionary else 0) + 4
 
 
 def decode_header(data: bytes) -> Header:
@@ -105,23 +134,25 @@ def decode_header(data: bytes) -> Header:
     if version not in READABLE_VERSIONS:
         raise ArchiveError(f"archive format version {version} is not supported (this gmixpy reads versions "
                            f"{', '.join(map(str, READABLE_VERSIONS))})")
-    end = FIXED_SIZE + n
+    known = FLAG_MODEL | (FLAG_BLOCKS if version >= 4 else 0) | (FLAG_DICTIONARY if version >= 5 else 0)
+    end = FIXED_SIZE + n + (_CODED.size if flags & known & FLAG_DICTIONARY else 0)
     if len(data) < end + 4:
         raise ArchiveError("truncated archive (incomplete header)")
     (stored,) = struct.unpack_from("<I", data, end)
     if zlib.crc32(data[:end]) != stored:
         raise ArchiveError("corrupt archive header (checksum mismatch)")
     try:
-        preset = data[FIXED_SIZE:end].decode("ascii")
+        preset = data[FIXED_SIZE:FIXED_SIZE + n].decode("ascii")
     except UnicodeDecodeError:
         raise ArchiveError("corrupt archive header (preset name)") from None
-    known = FLAG_MODEL | (FLAG_BLOCKS if version >= 4 else 0)
+    coded_length, coded_crc = _CODED.unpack_from(data, FIXED_SIZE + n) if flags & known & FLAG_DICTIONARY else (0, 0)
     if reserved != 0 or flags & ~known or (version < 4 and size_class != 0):
         raise ArchiveError("corrupt archive header (unknown flags)")
     if size_class > MAX_SIZE_CLASS:
         raise ArchiveError("corrupt archive header (size class)")
     return Header(length=length, crc32=crc, spec_digest=spec_digest, preset=preset, model_digest=model_digest,
-                  flags=flags, version=version, size_class=size_class)
+                  flags=flags, version=version, size_class=size_class, coded_length=coded_length,
+                  coded_crc=coded_crc)
 
 
 @dataclass

@@ -318,6 +318,10 @@ def main():
               help="Model preset (not with --model).  " + PRESETS_HELP)
 @click.option("-m", "--model", "model_path", metavar="FILE", type=click.Path(),
               help="Start from this trained model file; decompressing then needs the same file.")
+@click.option("--dictionary", default="auto", show_default=True, type=click.Choice(["auto", "on", "off"]),
+              help="Code English-like text as codes from a bundled English word list (undone by decompress): "
+                   "auto when that shortens the input's first MiB by a tenth or more; presets default, fast and "
+                   "tiny, without --model.")
 @workers_options("Code the blocks", "; the same bytes as a local run")
 @block_size_option
 @checkpoint_options("input")
@@ -325,7 +329,7 @@ def main():
               help="Overwrite existing outputs; write compressed data to a terminal.")
 @verbosity_options
 @click.pass_context
-def compress(ctx, inputs, output, to_stdout, keep, preset, model_path, threads, scheduler, block_size,
+def compress(ctx, inputs, output, to_stdout, keep, preset, model_path, dictionary, threads, scheduler, block_size,
              checkpoint_every, checkpoint_path, force, quiet, verbose):
     """Compress each INPUT ('-' for stdin) into its own .gmx archive.
 
@@ -366,14 +370,18 @@ def compress(ctx, inputs, output, to_stdout, keep, preset, model_path, threads, 
 
         block_size = 0 if checkpoint_every else DEFAULT_BLOCK_SIZE
 
+    if dictionary == "on" and (model_path or preset not in ("default", "fast", "tiny")):
+        raise click.UsageError("--dictionary on is for the presets default, fast and tiny, without --model")
+
     def one(input):
         _compress_one(input, outputs[input], preset, model_path, checkpoint_every, checkpoint_path, force,
-                      block_size, workers)
+                      block_size, workers, dictionary)
 
     for_each(inputs, one)
 
 
-def _compress_one(input, output, preset, model_path, checkpoint_every, checkpoint_path, force, block_size, workers):
+def _compress_one(input, output, preset, model_path, checkpoint_every, checkpoint_path, force, block_size, workers,
+                  dictionary):
     from .files import same_file
 
     if same_file(input, output):
@@ -387,7 +395,8 @@ def _compress_one(input, output, preset, model_path, checkpoint_every, checkpoin
 
         st = run["state"] = CompressState(input=input, output=output, preset=preset, model_path=model_path,
                                           force=force, checkpoint_every=checkpoint_every or 0,
-                                          checkpoint=checkpoint_path, block_size=block_size, workers=workers)
+                                          checkpoint=checkpoint_path, block_size=block_size, workers=workers,
+                                          dictionary=dictionary)
         _compress_run(start_compression(st), st)
 
     run_guarded(body, kept=f"{shown(input, 'stdin')} is intact", checkpoint=checkpoint_path,
@@ -424,10 +433,10 @@ def partial_left(st) -> str:
 
 
 def _compress_run(model, st):
-    from .runs import run_compression
+    from .runs import input_position, run_compression
 
     clock = Stopwatch()
-    bar = Bar(st.size, shown(st.input, "stdin"), initial=st.pos)
+    bar = Bar(st.size, shown(st.input, "stdin"), initial=input_position(st, st.pos))
     try:
         total, end = run_compression(model, st, bar)
     finally:
@@ -494,7 +503,7 @@ def _decompress_one(input, output, model_path, force, workers):
             clock = Stopwatch()
             header = read_header(src, size)
             src.seek(0)
-            bar = Bar(header.length, shown(input, "stdin"))
+            bar = Bar(header.stream_length, shown(input, "stdin"))
             try:
                 with atomic_output(output, force) as dst:
                     decompress_file(src, dst, size, model=model, progress=bar, workers=workers)
@@ -550,10 +559,12 @@ def info(file):
                 click.echo("hashed tables:         " + (f"sized for inputs up to {1 << h.size_class:,} bytes (size "
                                                          f"class {h.size_class})" if h.size_class else "as declared"))
                 click.echo(f"model digest:          {h.model_digest.hex() if h.with_model else '(none)'}")
+                click.echo("dictionary transform:  " + (f"English, {h.coded_length:,} bytes coded (CRC32 "
+                                                         f"{h.coded_crc:08x})" if h.with_dictionary else "none"))
                 if h.with_blocks:
                     from .codec import read_index
 
-                    for line in _block_lines(read_index(f, h, size), h.length):
+                    for line in _block_lines(read_index(f, h, size), h.stream_length):
                         click.echo(line)
                 return
             from . import serialize
@@ -855,8 +866,8 @@ def evaluate_command(model_path, file, frozen, quiet, verbose):
               "the text shaded by each byte's cost (the first --map-bytes bytes; the totals cover the whole file).")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Draw the per-row bars as PNG (needs gmixpy[plot]).")
 @click.option("--archive", type=click.Path(dir_okay=False), help="Also write the archive coded on the way, "
-              "byte-identical to `gmixpy compress`'s (one stream: to `compress --block-size 0`'s for a file of more "
-              "than one block; not with --frozen).")
+              "byte-identical to `gmixpy compress --dictionary off`'s (one stream: to `--block-size 0`'s for a "
+              "file of more than one block; not with --frozen).")
 @click.option("--map-bytes", default=262144, show_default=True, type=click.IntRange(0, 1 << 22), metavar="BYTES",
               help="Bytes of the file drawn in the HTML map (at most 4 MiB; the page takes about 7 bytes per byte "
               "of text shown).")

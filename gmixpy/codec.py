@@ -26,6 +26,7 @@ from . import engine, presets
 from .archive import (
     DEFAULT_BLOCK_SIZE,
     FLAG_BLOCKS,
+    FLAG_DICTIONARY,
     FLAG_MODEL,
     MAX_EXPANSION,
     MAX_HEADER,
@@ -40,8 +41,18 @@ from .chunks import CHUNK, Progress, next_multiple, no_progress
 from .coder.arithmetic import CoderState, coder_new
 from .model import Model, huge_pages_for
 from .parallel import INLINE, Workers, in_order
+from .preprocess.dictionary import Decoder, Dictionary, DictionaryError, Encoder
 
 MAX_BLOCKS = (1 << 32) - 1  # the index counts blocks in 32 bits
+# The dictionary transform (preprocess/dictionary.py): English-like text coded as word codes.  Only the stronger
+# presets use it (the gmix ports reproduce gmix's archives) and only without a model file (a model learned
+# untransformed bytes).  `auto` uses it when it shortens the input's first DICTIONARY_SAMPLE bytes to at most
+# DICTIONARY_RATIO of their length: text in English and English-like markup and code shrinks to 0.65-0.85, while
+# other languages, binaries and most data grow (their bytes >= 128 are escaped) or barely shrink.
+DICTIONARY_PRESETS = presets.SIZED
+DICTIONARY_SAMPLE = 1 << 20
+DICTIONARY_RATIO = 0.9
+DICTIONARY_SETTINGS = ("auto", "on", "off")
 
 
 def compress_chunks(model: Model, src: BinaryIO, dst: BinaryIO, pos: int, crc: int, coder: CoderState,
@@ -159,7 +170,7 @@ def model_for_header(header: Header, model: Model | None) -> Model:
                                "state (model digest mismatch)")
         if header.size_class:
             raise ArchiveError("corrupt archive header (size class)")
-        return model.copy(huge_pages_for(header.length))
+        return model.copy(huge_pages_for(header.stream_length))
     if model is not None:
         raise ArchiveError("this archive was compressed without a model file: do not pass --model")
     spec = presets.for_archive(header.preset, header.spec_digest)
@@ -171,19 +182,120 @@ def model_for_header(header: Header, model: Model | None) -> Model:
     spec = presets.for_size_class(spec, header.preset, header.size_class)
     if spec is None:
         raise ArchiveError("corrupt archive header (size class)")
-    return Model.new(spec, huge_pages=huge_pages_for(header.length))
+    return Model.new(spec, huge_pages=huge_pages_for(header.stream_length))
 
 
-def start_archive(preset: str, model: Model | None, length: int | None = None) -> tuple[Model, Header]:
+def start_archive(preset: str, model: Model | None, length: int | None = None, dictionary: bool = False
+                  ) -> tuple[Model, Header]:
     """The model to compress with and the archive header naming it; its length and CRC32 are filled in by
     finish_archive.  With `model`, a copy of it (which is not modified); else a fresh preset, its hashed tables
-    sized for an input of `length` bytes when that is known (presets.for_length: the header records the size
-    class, so decompression builds the same model)."""
+    sized for a stream of `length` bytes when that is known (presets.for_length: the header records the size
+    class, so decompression builds the same model).  `dictionary`: the stream is the input after the dictionary
+    transform (use_dictionary)."""
+    flags = FLAG_DICTIONARY if dictionary else 0
     if model is not None:
-        return model.copy(huge_pages_for(length)), Header(0, 0, model.spec.digest(), "", model.digest(), FLAG_MODEL)
+        return model.copy(huge_pages_for(length)), Header(0, 0, model.spec.digest(), "", model.digest(),
+                                                          FLAG_MODEL | flags)
     spec, size_class = presets.for_length(preset, length)
     work = Model.new(spec, huge_pages=huge_pages_for(length))
-    return work, Header(0, 0, presets.get(preset).digest(), preset, size_class=size_class)
+    return work, Header(0, 0, presets.get(preset).digest(), preset, flags=flags, size_class=size_class)
+
+
+def use_dictionary(setting: str, preset: str, model: Model | None, sample: bytes) -> bool:
+    """Whether to code an input through the dictionary transform: `setting` is "off", "on" (ValueError where the
+    transform is not available: a gmix preset, or a model file) or "auto": where it is available, when it
+    shortens `sample`, the input's first DICTIONARY_SAMPLE bytes, to at most DICTIONARY_RATIO of their length."""
+    if setting not in DICTIONARY_SETTINGS:
+        raise ValueError(f"unknown dictionary setting {setting!r} (choose from {', '.join(DICTIONARY_SETTINGS)})")
+    available = model is None and preset in DICTIONARY_PRESETS
+    if setting == "on" and not available:
+        raise ValueError(f"the dictionary transform is for the presets {', '.join(DICTIONARY_PRESETS)}, without a "
+                         "model file")
+    if setting != "auto":
+        return setting == "on"
+    if not (available and sample):
+        return False
+    encoder = Encoder(Dictionary.english())
+    return len(encoder.feed(sample)) + len(encoder.finish()) <= DICTIONARY_RATIO * len(sample)
+
+
+def read_sample(src: BinaryIO) -> bytes:
+    """The first DICTIONARY_SAMPLE bytes of src (fewer only if it has fewer), which use_dictionary looks at."""
+    return _read_full(src, DICTIONARY_SAMPLE)
+
+
+def transform_input(src: BinaryIO, size: int | None) -> tuple[BinaryIO, int, int, int]:
+    """src through the dictionary transform into a new temporary file (the caller closes it): returns (the file,
+    at its start; its length; the original's length and CRC32).  ValueError when src does not hold `size` bytes
+    (None: any number) because it changed while it was read."""
+    encoder, decoder = Encoder(Dictionary.english()), Decoder(Dictionary.english())
+    out = tempfile.TemporaryFile(prefix="gmixpy-dictionary-")
+    try:
+        length = crc = back_length = back_crc = 0
+        for block in iter(lambda: src.read(DICTIONARY_SAMPLE), b""):
+            length += len(block)
+            crc = zlib.crc32(block, crc)
+            coded = encoder.feed(block)
+            out.write(coded)
+            back = decoder.feed(coded)
+            back_length, back_crc = back_length + len(back), zlib.crc32(back, back_crc)
+        coded = encoder.finish()
+        out.write(coded)
+        back = decoder.feed(coded) + decoder.finish()
+        back_length, back_crc = back_length + len(back), zlib.crc32(back, back_crc)
+        if size is not None and length != size:
+            raise ValueError(f"the input changed size while it was compressed ({size:,} bytes when it started)")
+        # Undone at once, so that an input the transform could not reproduce is never written as an archive.
+        if (back_length, back_crc) != (length, crc):
+            raise ValueError("the dictionary transform does not reproduce this input: compress it with "
+                             "--dictionary off")
+        coded = out.tell()
+        out.seek(0)
+    except BaseException:
+        out.close()
+        raise
+    return out, coded, length, crc
+
+
+class Prefixed:
+    """A reader of `first` and then of src: an input whose first bytes were read ahead (use_dictionary's sample)."""
+
+    def __init__(self, first: bytes, src: BinaryIO):
+        self.first, self.src = first, src
+
+    def read(self, n: int = -1) -> bytes:
+        if not self.first:
+            return self.src.read(n)
+        if n is None or n < 0:
+            out, self.first = self.first + self.src.read(), b""
+            return out
+        out, self.first = self.first[:n], self.first[n:]
+        return out
+
+
+class _Untransformed:
+    """Writes to dst the dictionary transform's inverse of what is written to it, keeping the length and CRC32 of
+    what it wrote: an archive's decoded stream on its way to the original bytes."""
+
+    def __init__(self, dst: BinaryIO):
+        self.dst, self.decoder, self.length, self.crc = dst, Decoder(Dictionary.english()), 0, 0
+
+    def write(self, data) -> None:
+        try:
+            self._out(self.decoder.feed(bytes(data)))
+        except DictionaryError as e:
+            raise ArchiveError(f"corrupt archive (dictionary transform: {e})") from None
+
+    def finish(self) -> None:
+        try:
+            self._out(self.decoder.finish())
+        except DictionaryError as e:
+            raise ArchiveError(f"corrupt archive (dictionary transform: {e})") from None
+
+    def _out(self, data: bytes) -> None:
+        self.dst.write(data)
+        self.length += len(data)
+        self.crc = zlib.crc32(data, self.crc)
 
 
 def stream_length(size: int | None, block_size: int) -> int | None:
@@ -196,10 +308,16 @@ def stream_length(size: int | None, block_size: int) -> int | None:
     return min(size, block_size) if block_size else size
 
 
-def finish_archive(dst: BinaryIO, start: int, header: Header, total: int, crc: int) -> int:
-    """Rewrite the header at `start` of the seekable dst with the final length and CRC32; returns the end."""
+def finish_archive(dst: BinaryIO, start: int, header: Header, total: int, crc: int,
+                   original: tuple[int, int] | None = None) -> int:
+    """Rewrite the header at `start` of the seekable dst with the final length and CRC32 of the coded bytes (and,
+    with the dictionary transform, the `original` input's length and CRC32); returns the end."""
     end = dst.tell()
-    header.length, header.crc32 = total, crc
+    if header.with_dictionary:
+        header.coded_length, header.coded_crc = total, crc
+        header.length, header.crc32 = original
+    else:
+        header.length, header.crc32 = total, crc
     dst.seek(start)
     dst.write(header.encode())
     dst.seek(end)
@@ -252,23 +370,28 @@ def _read_full(src: BinaryIO, n: int) -> bytes:
 
 def compress_archive(start: Model, header: Header, src: BinaryIO, dst: BinaryIO, size: int | None = None,
                      block_size: int = DEFAULT_BLOCK_SIZE, workers: Workers = INLINE,
-                     progress: Progress = no_progress) -> tuple[int, int]:
+                     progress: Progress = no_progress, original: tuple[int, int] | None = None) -> tuple[int, int]:
     """Write a complete archive of src, `size` bytes (None: unknown, a pipe), to the seekable dst, starting from
     the model and header start_archive gave (the model is learned on when the input is one block).  An input of
     more than `block_size` bytes (0: no limit) is cut into blocks coded by `workers`; without a known size the
     streams are spooled to a temporary file, because the index, which comes first, is known only at the end.
-    Returns (bytes in, archive bytes)."""
+    With the dictionary transform, src holds the transformed bytes and `original` the input's (length, CRC32).
+    Returns (input bytes, archive bytes)."""
     base = dst.tell()
     dst.write(header.encode())
+
+    def finish(total, crc):
+        return (original[0] if original else total), finish_archive(dst, base, header, total, crc, original) - base
+
     if not block_size or (size is not None and size <= block_size):
         total, crc, _ = compress_stream(start, src, dst, progress)
-        return total, finish_archive(dst, base, header, total, crc) - base
+        return finish(total, crc)
     blocks = _read_blocks(src, block_size, size)
     first = next(blocks, b"")
     second = next(blocks, None)
     if second is None:  # a pipe of one block
         total, crc, _ = compress_stream(start, BytesIO(first), dst, progress)
-        return total, finish_archive(dst, base, header, total, crc) - base
+        return finish(total, crc)
     count = block_count(size, block_size) if size is not None else None
     if count is not None and count > MAX_BLOCKS:
         raise ValueError(f"{count:,} blocks are more than an archive holds: choose a larger block size")
@@ -307,7 +430,7 @@ def compress_archive(start: Model, header: Header, src: BinaryIO, dst: BinaryIO,
             body.seek(0)
             shutil.copyfileobj(body, dst)
     header.flags |= FLAG_BLOCKS
-    return total, finish_archive(dst, base, header, total, crc) - base
+    return finish(total, crc)
 
 
 def _chain(first: bytes, second: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -318,12 +441,21 @@ def _chain(first: bytes, second: bytes, rest: Iterator[bytes]) -> Iterator[bytes
 
 def compress_file(src: BinaryIO, dst: BinaryIO, preset: str = "default", model: Model | None = None,
                   progress: Progress = no_progress, size: int | None = None,
-                  block_size: int = DEFAULT_BLOCK_SIZE, workers: Workers = INLINE) -> tuple[int, int]:
+                  block_size: int = DEFAULT_BLOCK_SIZE, workers: Workers = INLINE,
+                  dictionary: str = "auto") -> tuple[int, int]:
     """Write a complete archive of src (`size` bytes, if known) to the seekable dst, from a fresh `preset` or from
     `model` (not modified), cut into blocks of `block_size` bytes coded by `workers` when it is longer than one
-    (see compress_archive).  Returns (bytes in, archive bytes)."""
-    work, header = start_archive(preset, model, stream_length(size, block_size))
-    return compress_archive(work, header, src, dst, size, block_size, workers, progress)
+    (see compress_archive), through the dictionary transform as `dictionary` says (use_dictionary).  Returns
+    (bytes in, archive bytes)."""
+    sample = read_sample(src) if dictionary != "off" else b""
+    src = Prefixed(sample, src)
+    if not use_dictionary(dictionary, preset, model, sample):
+        work, header = start_archive(preset, model, stream_length(size, block_size))
+        return compress_archive(work, header, src, dst, size, block_size, workers, progress)
+    coded, coded_size, length, crc = transform_input(src, size)
+    with coded:
+        work, header = start_archive(preset, model, stream_length(coded_size, block_size), dictionary=True)
+        return compress_archive(work, header, coded, dst, coded_size, block_size, workers, progress, (length, crc))
 
 
 def read_header(src: BinaryIO, archive_size: int | None = None) -> Header:
@@ -334,8 +466,8 @@ def read_header(src: BinaryIO, archive_size: int | None = None) -> Header:
     src.seek(start + header.size)
     if archive_size is not None:
         stream = archive_size - header.size
-        if header.length > (stream + 4) * MAX_EXPANSION:
-            raise ArchiveError(f"corrupt archive (claims {header.length} bytes, more than its {stream}-byte "
+        if header.stream_length > (stream + 4) * MAX_EXPANSION:
+            raise ArchiveError(f"corrupt archive (claims {header.stream_length} bytes, more than its {stream}-byte "
                                "stream can hold)")
     return header
 
@@ -348,9 +480,9 @@ def read_index(src: BinaryIO, header: Header, archive_size: int) -> BlockIndex:
     head = src.read(min(12, rest))
     count = int.from_bytes(head[8:12], "little") if len(head) == 12 else 0
     data = head + src.read(max(0, min(index_size(count), rest) - len(head)))
-    index = decode_index(data, header.length, rest)
+    index = decode_index(data, header.stream_length, rest)
     src.seek(src.tell() - len(data) + index.size)
-    for i, (n, stream) in enumerate(zip(index.block_lengths(header.length), index.streams)):
+    for i, (n, stream) in enumerate(zip(index.block_lengths(header.stream_length), index.streams)):
         if n > (stream + 4) * MAX_EXPANSION:
             raise ArchiveError(f"corrupt archive (block index: block {i + 1} claims {n} bytes, more than its "
                                f"{stream}-byte stream can hold)")
@@ -363,11 +495,12 @@ def decompress_file(src: BinaryIO, dst: BinaryIO, archive_size: int, model: Mode
     CRC32 (by the worker that decodes it, with `workers`) and the whole output's."""
     header = read_header(src, archive_size)
     work = model_for_header(header, model)
+    out = _Untransformed(dst) if header.with_dictionary else dst
     if not header.with_blocks:
-        crc = decompress_stream(work, src, dst, header.length, progress)
+        crc = decompress_stream(work, src, out, header.stream_length, progress)
     else:
         index = read_index(src, header, archive_size)
-        lengths = index.block_lengths(header.length)
+        lengths = index.block_lengths(header.stream_length)
 
         def tasks():
             for stream, n, block_crc in zip(index.streams, lengths, index.crcs):
@@ -380,7 +513,11 @@ def decompress_file(src: BinaryIO, dst: BinaryIO, archive_size: int, model: Mode
         with workers.pool(work, header, progress, len(lengths)) as pool:
             for block in in_order(pool, tasks(), len(lengths)):
                 crc = zlib.crc32(block, crc)
-                dst.write(block)
-    if crc != header.crc32:
+                out.write(block)
+    if crc != header.stream_crc:
         raise ArchiveError("corrupt archive (CRC32 of the decoded data does not match)")
+    if header.with_dictionary:
+        out.finish()
+        if (out.length, out.crc) != (header.length, header.crc32):
+            raise ArchiveError("corrupt archive (length or CRC32 of the original bytes does not match)")
     return header

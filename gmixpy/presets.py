@@ -167,7 +167,14 @@ FEATURES = ("words", "words2", "apm", "apm_hi", "signals", "signal_apms", "high_
 #   cm_plain        the sparse, recent and indirect maps give no run and byte-history inputs (4 per context, not 7)
 # Parts of gmix's own ensemble that a preset may leave out or change (benchmarks/ablate.py: variant +PART).
 # What the `default` and `fast` presets use, chosen by benchmarks/ablate.py (the README's ablation table).
-DEFAULT_FEATURES = tuple(f for f in FEATURES if f not in ("apm_hi", "high_orders"))
+DEFAULT_FEATURES_V4 = tuple(f for f in FEATURES if f not in ("apm_hi", "high_orders"))  # `default` in archives
+#                                                                                     of versions 3 and 4
+# Since archive version 5, with what benchmarks/ablate.py measured to pay on all of tinyshakespeare.txt and
+# alice29.txt (README, "What each component gives"): APMs on order 4, the word and the text classes, slower mixers,
+# faster record and text models, three more word contexts, a mixer on 12 bytes' classes, and a 100-cell LSTM that
+# learns faster.
+DEFAULT_FEATURES = DEFAULT_FEATURES_V4 + ("apm_hi", "apm_text", "mixer_lr_lo", "ind_lr_hi", "words3", "mix_classes12",
+                                          "lstm_lr_hi", "lstm100")
 # `fast` must run at least as fast as gmix-fast: the context maps' many mixer inputs cost more time than they
 # gain there, so it keeps gmix's Indirect models and adds the components that add few inputs (words, records,
 # text, APMs, adaptive rates, warm starts), without gmix's nine interval mixers and recent-byte models.
@@ -175,6 +182,15 @@ FAST_FEATURES = ("words", "apm", "signal_apms", "adaptive", "records", "warm", "
                  "drop_recent_bytes")
 DROPS = ("lstm100", "lstm2x", "drop_skips", "drop_intervals", "drop_double_indirect", "drop_recent_bytes",
          "drop_matches")
+# Settings of the ensemble's parts that a variant may change (benchmarks/ablate.py: variant +NAME):
+#   lstm200, lstm100x2  a 200-cell LSTM; two layers of 100 cells
+#   lstm_lr_hi      the LSTM's learning rate 0.042 (gmix: 0.03)
+#   mixer_lr_lo     every mixer's learning rate x0.7
+#   ind_lr_hi       the record and text contexts' Indirect models learn at 0.03 (gmix's rate: 0.02)
+#   words3          three more word contexts (word 2; words 0-3; word 1 with the last byte)
+#   mix_classes12   a layer-0 mixer selected by the classes of the last 12 bytes
+#   apm_text        an APM on the classes of the last 6 bytes
+TUNES = ("lstm200", "lstm100x2", "lstm_lr_hi", "mixer_lr_lo", "ind_lr_hi", "words3", "mix_classes12", "apm_text")
 _ORDER_INDIRECTS = {"Indirect(1 byte)", "Indirect(2 bytes)", "Indirect(3_15 byte hash)", "Indirect(3_16 byte hash)",
                     "Indirect(4_15 byte hash)", "Indirect(5_15 byte hash)", "Indirect(6_15 byte hash)"}
 _ORDER_SLOTS = ("last_byte", "last_two_bytes_hash", "last_three_bytes_hash", "last_four_bytes_hash",
@@ -186,10 +202,13 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, cm_opt
     """gmix's ensemble plus the components named in `features` (FEATURES), less the parts of it named there
     (DROPS).  `cm_options` are ContextMap fields (table_bits before shrinking, gain, limit, deferred, run,
     byte_history) for every context map."""
-    if "lstm100" in features:
-        gmix_options["lstm"] = Lstm(cells=100)
-    if "lstm2x" in features:
-        gmix_options["lstm"] = Lstm(cells=50, layers=2)
+    cells, layers = (200, 1) if "lstm200" in features else (100, 2) if "lstm100x2" in features else \
+        (100, 1) if "lstm100" in features else (50, 2) if "lstm2x" in features else (50, 1)
+    lstm_rate = 0.042 if "lstm_lr_hi" in features else Lstm.learning_rate
+    if gmix_options.get("lstm"):  # declared by the caller (the tiny presets): only the rate follows the features
+        gmix_options["lstm"] = replace(gmix_options["lstm"], learning_rate=lstm_rate)
+    elif (cells, layers, lstm_rate) != (50, 1, Lstm.learning_rate):
+        gmix_options["lstm"] = Lstm(cells=cells, layers=layers, learning_rate=lstm_rate)
     base = gmix(name, neural, shrink, **gmix_options)
 
     def bits(b: int) -> int:
@@ -228,6 +247,8 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, cm_opt
     if "words2" in features:
         word_contexts += [Word("word_1", 1, 1), Word("word_1_2", 1, 2), Word("word_0_1_2", 0, 3),
                           Word("word_0_b2", 0, 1, 2)]
+    if "words3" in features:
+        word_contexts += [Word("word_2", 2, 1), Word("word_0_1_2_3", 0, 4), Word("word_1_b1", 1, 1, 1)]
     contexts += word_contexts
     if "cm_words" not in features:
         for ctx in word_contexts:
@@ -270,17 +291,22 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, cm_opt
         for order in (8, 12, 16, 24):
             contexts.append(Skip(f"order_{order}", tuple(range(order))))
             models.append(Indirect(f"order_{order}", bits(16), 0.02, f"Indirect(order {order})"))
+    shape_rate = 0.03 if "ind_lr_hi" in features else 0.02
     if "records" in features:
         for kind in ("above", "above_left", "column", "distance"):
             contexts.append(Record(f"record_{kind}", kind))
-            models.append(Indirect(f"record_{kind}", bits(16), 0.02, f"Indirect(record {kind})"))
+            models.append(Indirect(f"record_{kind}", bits(16), shape_rate, f"Indirect(record {kind})"))
         mixers[0].append(Mixer("record_column", 0.003, 0, 12, "Mixer0(record column)"))
     if "text" in features:
         for ctx in (Text("classes_6", "classes", 6), Text("classes_12", "classes", 12),
                     Text("column_above", "column_above"), Text("above_last", "above_last")):
             contexts.append(ctx)
-            models.append(Indirect(ctx.name, bits(16), 0.02, f"Indirect({ctx.name})"))
+            models.append(Indirect(ctx.name, bits(16), shape_rate, f"Indirect({ctx.name})"))
         mixers[0].append(Mixer("classes_6", 0.003, 0, 12, "Mixer0(classes)"))
+        if "mix_classes12" in features:
+            mixers[0].append(Mixer("classes_12", 0.003, 0, 12, "Mixer0(classes 12)"))
+        if "apm_text" in features:
+            apms.append(Apm("classes_6", bits(16), True, 0.02, "APM(classes)", 127))
     if "signals" in features or "signal_apms" in features:
         # How many orders have been seen: the order map says it itself; else count the order models' inputs.
         orders_in = ["Indirect(1 byte)", "Indirect(2 bytes)", "Indirect(3_16 byte hash)", "Indirect(4_15 byte hash)",
@@ -308,6 +334,8 @@ def stronger(name: str, neural: bool, shrink: int = 0, features=FEATURES, cm_opt
                  Apm("last_three_bytes_hash", bits(16), True, 0.02, "APM(order 3)", 127)]
     if "adaptive" in features:
         models = [replace(m, limit=255) if isinstance(m, Indirect) else m for m in models]
+    if "mixer_lr_lo" in features:
+        mixers = {layer: [replace(m, learning_rate=m.learning_rate * 0.7) for m in ms] for layer, ms in mixers.items()}
     spec = replace(base, contexts=tuple(contexts), models=tuple(models),
                    mixers=tuple(mixers[0] + mixers[1] + mixers[2]), apms=tuple(apms),
                    warm_start="warm" in features)
@@ -329,11 +357,14 @@ PRESETS = {
 
 # What a preset name meant in archives written before it changed: decoding one looks here when the current preset
 # of that name has another specification digest.
+# Each name lists what it meant, oldest first.
 LEGACY = {
-    # archive versions 1 and 2: gmix's ensemble, mixing in 16 lanes
-    "default": lambda: gmix("default", neural=True),
-    "fast": lambda: gmix("fast", neural=False),
-    "tiny": lambda: gmix("tiny", neural=True, **_TINY),
+    # archive versions 1 and 2: gmix's ensemble, mixing in 16 lanes; versions 3 and 4: the first stronger ensemble
+    "default": (lambda: gmix("default", neural=True),
+                lambda: stronger("default", neural=True, features=DEFAULT_FEATURES_V4)),
+    "fast": (lambda: gmix("fast", neural=False),),
+    "tiny": (lambda: gmix("tiny", neural=True, **_TINY),
+             lambda: stronger("tiny", neural=True, features=DEFAULT_FEATURES_V4, **_TINY)),
 }
 
 
@@ -391,11 +422,11 @@ def for_length(name: str, length: int | None) -> tuple[Specification, int]:
 def for_archive(name: str, digest: bytes) -> Specification | None:
     """The specification an archive names by preset and specification digest: the current preset of that name,
     or what the name meant before it changed (LEGACY); None when neither has that digest."""
-    for table in (PRESETS, LEGACY):
-        if name in table:
-            spec = table[name]()
-            if spec.digest() == digest:
-                return spec
+    current = (PRESETS[name],) if name in PRESETS else ()
+    for build in current + LEGACY.get(name, ()):
+        spec = build()
+        if spec.digest() == digest:
+            return spec
     return None
 
 

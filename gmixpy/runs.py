@@ -19,9 +19,19 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from . import presets, serialize
-from .archive import Header
+from .archive import FLAG_DICTIONARY, FLAG_MODEL, Header
 from .chunks import CHUNK, Progress, evaluate, next_multiple, no_progress
-from .codec import compress_archive, compress_chunks, finish_archive, start_archive, stream_length
+from .codec import (
+    Prefixed,
+    compress_archive,
+    compress_chunks,
+    finish_archive,
+    read_sample,
+    start_archive,
+    stream_length,
+    transform_input,
+    use_dictionary,
+)
 from .coder.arithmetic import CoderState, coder_new
 from .files import OutputExists, atomic_output, check_input, check_output, input_files, named, open_input, same_file
 from .model import Model, deep_copy
@@ -299,9 +309,15 @@ class CompressState:
     partial_crc: int = 0             # their CRC32, the header counted as first written (length and CRC32 zero)
     written: bytes = b""             # bytes to write before the coder's next output: the header in a new run, the
     #                                  archive so far when resuming an earlier layout's checkpoint, else nothing
-    size: int | None = None          # of the input (None: stdin), for progress; not saved
+    size: int | None = None          # of the input (None: stdin until it is read), for progress; not saved
     block_size: int = 0              # input bytes per block (0: one stream, as with checkpoints); not saved
     workers: Workers = INLINE        # where the blocks are coded; not saved
+    dictionary: str = "auto"         # the dictionary transform: auto, on or off (codec.use_dictionary); not saved:
+    #                                  the header's flags say whether it was used
+    sample: bytes = b""              # stdin's first bytes, read ahead to choose; not saved
+    coded: BinaryIO | None = None    # with the transform: the transformed input, a temporary file ...
+    coded_size: int = 0              # ... of this many bytes; not saved
+    original: tuple[int, int] | None = None  # with the transform: the input's length and CRC32; not saved
 
     @property
     def resumable(self) -> bool:
@@ -352,12 +368,12 @@ class CompressState:
         preset = meta.get("preset")
         if not isinstance(preset, str) or len(preset) > 255 or not preset.isascii():
             raise bad("preset")
-        if not is_int(meta.get("flags"), 0, 2):
+        if not is_int(meta.get("flags"), 0, 8) or meta["flags"] & ~(FLAG_MODEL | FLAG_DICTIONARY):
             raise bad("flags")
         size_class = meta.get("size_class", 0)
-        if not is_int(size_class, 0, 64) or (meta["flags"] and size_class):
+        if not is_int(size_class, 0, 64) or (meta["flags"] & FLAG_MODEL and size_class):
             raise bad("size class")
-        if meta["flags"] == 0:
+        if not meta["flags"] & FLAG_MODEL:
             try:
                 declared = presets.get(preset)
             except ValueError:
@@ -421,10 +437,67 @@ def start_compression(st: CompressState) -> Model:
     _check_targets(st, list(filter(None, [st.output, st.checkpoint, st.partial])))
     base = serialize.load(st.model_path) if st.model_path else None
     st.size = None if st.input == "-" else os.path.getsize(st.input)
-    model, st.header = start_archive(st.preset, base, stream_length(st.size, st.block_size))
+    sample = b""
+    if st.dictionary != "off":
+        with open_input(st.input) as (src, _):
+            sample = read_sample(src)
+        if st.input == "-":
+            st.sample = sample
+    dictionary = use_dictionary(st.dictionary, st.preset, base, sample)
+    if dictionary:
+        transform(st)
+    coded = st.coded_size if dictionary else st.size
+    model, st.header = start_archive(st.preset, base, stream_length(coded, st.block_size), dictionary)
     st.coder, st.written = coder_new(), st.header.encode()
     st.partial_length = st.partial_crc = 0
     return model
+
+
+def transform(st: CompressState) -> None:
+    """Put st.input through the dictionary transform into the temporary file st.coded (a run that starts, or one
+    that resumes: the transform is deterministic), of st.coded_size bytes; st.original is the input's length and
+    CRC32."""
+    with open_input(st.input) as (src, size):
+        st.coded, st.coded_size, length, crc = transform_input(Prefixed(st.sample, src), size)
+    st.sample, st.original, st.size = b"", (length, crc), length
+
+
+def input_position(st: CompressState, pos: int) -> int:
+    """The input byte that position `pos` of what is coded corresponds to (in proportion, with the transform),
+    for progress: a user follows the input's bytes, not the transformed ones."""
+    if st.original is None or not st.coded_size:
+        return pos
+    return pos * st.original[0] // st.coded_size
+
+
+def _in_input_bytes(st: CompressState, progress: Progress) -> Progress:
+    """`progress` told in input bytes while the transformed bytes are coded (input_position)."""
+    if st.original is None:
+        return progress
+    done, shown = st.pos, input_position(st, st.pos)
+
+    def told(n: int) -> None:
+        nonlocal done, shown
+        done += n
+        now = input_position(st, done)
+        progress(now - shown)
+        shown = now
+    return told
+
+
+@contextlib.contextmanager
+def _coded_input(st: CompressState):
+    """What the run codes, and its size: the transformed input, or the input (after stdin's read-ahead)."""
+    if st.coded is not None:
+        try:
+            st.coded.seek(0)
+            yield st.coded, st.coded_size
+        finally:
+            st.coded.close()
+            st.coded = None
+        return
+    with open_input(st.input) as (src, size):
+        yield (Prefixed(st.sample, src) if st.sample else src), size
 
 
 def crc_of_next(f: BinaryIO, n: int, crc: int = 0) -> tuple[int, int]:
@@ -443,10 +516,12 @@ def run_compression(model: Model, st: CompressState, progress: Progress = no_pro
     st.checkpoint_every (the archive then goes through st.partial, see _compress_resumable); removes the checkpoint
     when the archive is complete.  Without checkpoints, an input of more than st.block_size bytes is cut into
     blocks coded by st.workers (codec.compress_archive).  Returns (bytes in, archive bytes)."""
+    progress = _in_input_bytes(st, progress)
     if not st.resumable:
-        with open_input(st.input) as (src, size), atomic_output(st.output, st.force) as dst:
-            return compress_archive(model, st.header, src, dst, size, st.block_size, st.workers, progress)
-    with open_input(st.input) as (src, _):
+        with _coded_input(st) as (src, size), atomic_output(st.output, st.force) as dst:
+            return compress_archive(model, st.header, src, dst, size, st.block_size, st.workers, progress,
+                                    st.original)
+    with _coded_input(st) as (src, _):
         if st.pos:
             check, remaining = crc_of_next(src, st.pos)
             if remaining or check != st.crc:
@@ -492,7 +567,7 @@ def _compress_resumable(model: Model, st: CompressState, src: BinaryIO, progress
 
             total, crc = compress_chunks(model, src, out, st.pos, st.crc, st.coder, checkpoint, st.checkpoint_every,
                                          progress)
-            end = finish_archive(dst, 0, st.header, total, crc)
+            end = finish_archive(dst, 0, st.header, total, crc, st.original)
             dst.flush()
             os.fsync(dst.fileno())
         check_output(st.output, st.force)  # a file may have appeared there during a long run
@@ -507,7 +582,7 @@ def _compress_resumable(model: Model, st: CompressState, src: BinaryIO, progress
         if isinstance(e, OSError):
             raise named(e, st.output) from None
         raise
-    return total, end
+    return (st.original[0] if st.original else total), end
 
 
 def _open_partial(st: CompressState) -> BinaryIO:
@@ -570,6 +645,8 @@ def resume(checkpoint: str, force: bool = False) -> tuple[Model, CompressState |
         _check_targets(st, [st.output] + ([] if st.partial_length else [st.partial]))
         _remove_orphans(st.output)
         st.size = os.path.getsize(st.input)
+        if st.header.with_dictionary:
+            transform(st)
         return model, st
     if command == "train":
         st = TrainState.from_meta(meta)

@@ -26,7 +26,16 @@ from click.testing import CliRunner
 
 import gmixpy
 from gmixpy import presets, serialize
-from gmixpy.archive import FIXED_SIZE, FLAG_BLOCKS, FORMAT_VERSION, ArchiveError, BlockIndex, decode_index
+from gmixpy.archive import (
+    FIXED_SIZE,
+    FLAG_BLOCKS,
+    FLAG_DICTIONARY,
+    FORMAT_VERSION,
+    ArchiveError,
+    BlockIndex,
+    decode_header,
+    decode_index,
+)
 from gmixpy.cli import main as cli_main
 from helpers import message_lines, no_temporaries, one_line, results_dir, run, save_trained_tiny
 
@@ -73,13 +82,20 @@ def _report(name, table, seconds, rss_before, directory):
 # ---- archives ---------------------------------------------------------------------------------------------------
 
 def _header_size(blob: bytes) -> int:
-    return FIXED_SIZE + blob[52] + 4
+    return FIXED_SIZE + blob[52] + (12 if blob[5] & FLAG_DICTIONARY else 0) + 4
 
 
 def _reheader(blob: bytes, **fields) -> bytes:
-    """`blob` with header fields replaced and the header checksum recomputed (a crafted, not a damaged, file)."""
+    """`blob` with header fields replaced and the header checksum recomputed (a crafted, not a damaged, file).
+    The dictionary transform's part of the header (coded_length, coded_crc) stays where it was, whatever the
+    flags say."""
     n = blob[52]
-    body = bytearray(blob[:FIXED_SIZE + n])
+    h = _header_size(blob)
+    body = bytearray(blob[:h - 4])
+    if "coded_length" in fields:
+        body[FIXED_SIZE + n:FIXED_SIZE + n + 8] = struct.pack("<Q", fields["coded_length"])
+    if "coded_crc" in fields:
+        body[FIXED_SIZE + n + 8:FIXED_SIZE + n + 12] = struct.pack("<I", fields["coded_crc"])
     if "length" in fields:
         body[8:16] = struct.pack("<Q", fields["length"])
     if "version" in fields:
@@ -92,8 +108,8 @@ def _reheader(blob: bytes, **fields) -> bytes:
         body[20:36] = fields["spec_digest"]
     if "preset" in fields:
         name = fields["preset"]
-        body = body[:52] + bytes([len(name)]) + name
-    stream = blob[FIXED_SIZE + n + 4:]
+        body = body[:52] + bytes([len(name)]) + name + body[FIXED_SIZE + n:]
+    stream = blob[h:]
     return bytes(body) + struct.pack("<I", zlib.crc32(bytes(body))) + stream
 
 
@@ -123,6 +139,14 @@ def _mutations(blobs, rng: random.Random, count: int):
     crafted = []
     for data, blob in blobs:
         length = len(data)
+        if blob[5] & FLAG_DICTIONARY:
+            coded = decode_header(blob).coded_length
+            crafted += [("coded_length_lie", data, _reheader(blob, coded_length=coded + 1)),
+                        ("coded_length_lie", data, _reheader(blob, coded_length=max(coded - 1, 0))),
+                        ("coded_length_lie", data, _reheader(blob, coded_length=1 << 63)),
+                        ("coded_crc_lie", data, _reheader(blob, coded_crc=decode_header(blob).coded_crc ^ 1)),
+                        ("dictionary_flag", data, _reheader(blob, version=4))]
+        crafted += [("dictionary_flag", data, _reheader(blob, flags=blob[5] ^ FLAG_DICTIONARY))]
         crafted += [("length_2**63", data, _reheader(blob, length=1 << 63)),
                     ("length_2**64-1", data, _reheader(blob, length=(1 << 64) - 1)),
                     ("length_lie", data, _reheader(blob, length=length + 1)),
@@ -149,7 +173,7 @@ def _mutations(blobs, rng: random.Random, count: int):
                     ("size_class", data, _reheader(blob, size_class=255)),
                     ("size_class", data, _reheader(blob, version=3, size_class=12))]
         if blob[5] & FLAG_BLOCKS:
-            crafted += [("index_lie", data, b) for b in _index_lies(blob, len(data))]
+            crafted += [("index_lie", data, b) for b in _index_lies(blob, decode_header(blob).stream_length)]
     cases += crafted
     kinds = ["bitflip_header", "bitflip_stream", "byte_scramble", "truncate_stream", "append_garbage",
              "splice_streams", "random_after_magic"]
@@ -184,8 +208,11 @@ def _mutations(blobs, rng: random.Random, count: int):
 @pytest.fixture(scope="module")
 def archives(alice, binary_sample):
     samples = [alice[:1200], binary_sample[:800], b"", b"a" * 300, bytes(range(256))]
-    out = [(d, gmixpy.compress(d, preset="tiny")) for d in samples]
-    out.append((alice[:2600], gmixpy.compress(alice[:2600], preset="tiny", block_size=1024)))  # three blocks
+    out = [(d, gmixpy.compress(d, preset="tiny")) for d in samples]  # the text through the dictionary transform
+    out.append((alice[:1200], gmixpy.compress(alice[:1200], preset="tiny", dictionary="off")))
+    out.append((alice[:3600], gmixpy.compress(alice[:3600], preset="tiny", block_size=1024)))  # blocks, transformed
+    assert out[0][1][5] & FLAG_DICTIONARY and out[-1][1][5] & (FLAG_DICTIONARY | FLAG_BLOCKS) == FLAG_DICTIONARY | \
+        FLAG_BLOCKS
     assert gmixpy.decompress(out[0][1]) == out[0][0]  # compiles (or loads) the kernels before anything is timed
     return out
 
@@ -223,7 +250,8 @@ def test_fuzz_archives_api(archives, tmp_path):
     assert not failures, failures[:5]
     # appended garbage and lies about the length are errors, never silently accepted
     for kind in ("append_garbage", "length_2**63", "length_2**64-1", "wrong_spec_digest", "wrong_version",
-                 "model_flag", "blocks_flag", "unknown_flags", "index_lie"):
+                 "model_flag", "blocks_flag", "unknown_flags", "index_lie", "coded_length_lie", "coded_crc_lie",
+                 "dictionary_flag"):
         assert "original bytes" not in table[kind], (kind, table[kind])
     assert _rss_mb() - rss_before < 500
 
