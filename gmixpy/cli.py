@@ -387,7 +387,6 @@ def _compress_one(input, output, preset, model_path, checkpoint_every, checkpoin
     if same_file(input, output):
         raise click.ClickException(f"{input}: input and output are the same file")
     checkpoint_path = checkpoint_target(output, checkpoint_every, checkpoint_path)
-    one_block_notice(input, block_size, workers)
     run = {}
 
     def body():
@@ -397,15 +396,18 @@ def _compress_one(input, output, preset, model_path, checkpoint_every, checkpoin
                                           force=force, checkpoint_every=checkpoint_every or 0,
                                           checkpoint=checkpoint_path, block_size=block_size, workers=workers,
                                           dictionary=dictionary)
-        _compress_run(start_compression(st), st)
+        model = start_compression(st)
+        one_block_notice(input, block_size, workers, st.coded_size if st.original else None)
+        _compress_run(model, st)
 
     run_guarded(body, kept=f"{shown(input, 'stdin')} is intact", checkpoint=checkpoint_path,
                 left=lambda: partial_left(run.get("state")))
 
 
-def one_block_notice(input, block_size, workers) -> None:
+def one_block_notice(input, block_size, workers, coded: int | None = None) -> None:
     """Say so when -T asks for several workers but the file is one block that could be cut: it is coded on one core
-    (as xz and zstd do with a file of one block), which a user asking for threads would not expect silently."""
+    (as xz and zstd do with a file of one block), which a user asking for threads would not expect silently.  With
+    the dictionary transform, `coded` is the transformed length, which is what blocks cut."""
     if workers.scheduler is not None or workers.count < 2 or not block_size or console.verbosity < NORMAL:
         return
     from .codec import block_count
@@ -414,12 +416,16 @@ def one_block_notice(input, block_size, workers) -> None:
         st = os.stat(input) if input != "-" else None
     except OSError:
         return  # the run itself says what is wrong with the input
-    if st is None or not stat.S_ISREG(st.st_mode) or st.st_size <= MIN_BLOCK_SIZE:
+    if st is None or not stat.S_ISREG(st.st_mode):
         return
-    if block_count(st.st_size, block_size) == 1:
-        kib = -(-max(MIN_BLOCK_SIZE, -(-st.st_size // workers.count)) // 1024)  # a share per worker, in whole KiB
-        click.echo(f"gmixpy: {input} is one block of at most {block_size:,} bytes, so it is coded on one core; "
-                   f"--block-size {kib}K would cut it into {block_count(st.st_size, kib * 1024)} blocks for the "
+    size = st.st_size if coded is None else coded
+    if size <= MIN_BLOCK_SIZE:
+        return
+    if block_count(size, block_size) == 1:
+        kib = -(-max(MIN_BLOCK_SIZE, -(-size // workers.count)) // 1024)  # a share per worker, in whole KiB
+        after = "" if coded is None else f" after the dictionary transform ({coded:,} bytes)"
+        click.echo(f"gmixpy: {input} is one block of at most {block_size:,} bytes{after}, so it is coded on one "
+                   f"core; --block-size {kib}K would cut it into {block_count(size, kib * 1024)} blocks for the "
                    f"{workers.count} workers (each learning from scratch, at some cost in ratio)", err=True)
 
 

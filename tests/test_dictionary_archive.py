@@ -93,3 +93,12 @@ def test_a_damaged_transform_is_an_archive_error():
     out.write(b"\x0c")  # an escape with nothing after it
     with pytest.raises(ArchiveError, match="dictionary transform"):
         out.finish()
+
+
+def test_one_block_notice_counts_the_transformed_bytes(alice, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_bytes(alice[:5000])  # two blocks of 4 KiB as it is, one once transformed
+    proc = run("compress", src, "-p", "tiny", "--block-size", "4K", "-T", "2", "-o", tmp_path / "a.gmx")
+    assert proc.returncode == 0, proc.stderr
+    coded = decode_header((tmp_path / "a.gmx").read_bytes()).coded_length
+    assert f"one block of at most 4,096 bytes after the dictionary transform ({coded:,} bytes)" in proc.stderr.decode()
