@@ -370,8 +370,12 @@ def compress(ctx, inputs, output, to_stdout, keep, preset, model_path, dictionar
 
         block_size = 0 if checkpoint_every else DEFAULT_BLOCK_SIZE
 
-    if dictionary == "on" and (model_path or preset not in ("default", "fast", "tiny")):
-        raise click.UsageError("--dictionary on is for the presets default, fast and tiny, without --model")
+    if dictionary == "on":
+        from .codec import DICTIONARY_PRESETS, dictionary_available
+
+        if not dictionary_available(preset, bool(model_path)):
+            raise click.UsageError(f"--dictionary on is for the presets {', '.join(DICTIONARY_PRESETS)}, without "
+                                   "--model")
 
     def one(input):
         _compress_one(input, outputs[input], preset, model_path, checkpoint_every, checkpoint_path, force,

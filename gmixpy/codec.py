@@ -201,13 +201,18 @@ def start_archive(preset: str, model: Model | None, length: int | None = None, d
     return work, Header(0, 0, presets.get(preset).digest(), preset, flags=flags, size_class=size_class)
 
 
+def dictionary_available(preset: str, with_model: bool) -> bool:
+    """Whether the dictionary transform may code an input: with the stronger presets, without a model file."""
+    return not with_model and preset in DICTIONARY_PRESETS
+
+
 def use_dictionary(setting: str, preset: str, model: Model | None, sample: bytes) -> bool:
     """Whether to code an input through the dictionary transform: `setting` is "off", "on" (ValueError where the
     transform is not available: a gmix preset, or a model file) or "auto": where it is available, when it
     shortens `sample`, the input's first DICTIONARY_SAMPLE bytes, to at most DICTIONARY_RATIO of their length."""
     if setting not in DICTIONARY_SETTINGS:
         raise ValueError(f"unknown dictionary setting {setting!r} (choose from {', '.join(DICTIONARY_SETTINGS)})")
-    available = model is None and preset in DICTIONARY_PRESETS
+    available = dictionary_available(preset, model is not None)
     if setting == "on" and not available:
         raise ValueError(f"the dictionary transform is for the presets {', '.join(DICTIONARY_PRESETS)}, without a "
                          "model file")
@@ -281,18 +286,16 @@ class _Untransformed:
         self.dst, self.decoder, self.length, self.crc = dst, Decoder(Dictionary.english()), 0, 0
 
     def write(self, data) -> None:
-        try:
-            self._out(self.decoder.feed(bytes(data)))
-        except DictionaryError as e:
-            raise ArchiveError(f"corrupt archive (dictionary transform: {e})") from None
+        self._out(self.decoder.feed, bytes(data))
 
     def finish(self) -> None:
+        self._out(self.decoder.finish)
+
+    def _out(self, decode, *data) -> None:
         try:
-            self._out(self.decoder.finish())
+            data = decode(*data)
         except DictionaryError as e:
             raise ArchiveError(f"corrupt archive (dictionary transform: {e})") from None
-
-    def _out(self, data: bytes) -> None:
         self.dst.write(data)
         self.length += len(data)
         self.crc = zlib.crc32(data, self.crc)
