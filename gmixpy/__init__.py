@@ -46,7 +46,8 @@ def compress(data: bytes, preset: str = "default", model: Model | None = None, *
 
     `dictionary`: "auto" codes English-like text through the dictionary transform (words replaced by codes from
     a bundled English word list, undone by `decompress`) when that shortens it by a tenth or more, with the presets
-    default, fast and tiny and without a model; "off" never, "on" always (where it is available).
+    default, fast and tiny; "off" never, "on" always (where it is available).  With `model`, the coding the model
+    learned (`model.dictionary`) is used, and a setting asking for the other raises ValueError.
     """
     from .codec import compress_file
 
@@ -92,10 +93,8 @@ def generate(model: Model, prompt: bytes | str = b"", n: int = 500, temperature:
     call gives the same text again.  Raises ValueError for an invalid n, temperature or seed.
     """
     from .generate import generate_bytes
-    from .model import Model, deep_copy
-
     text = prompt.encode() if isinstance(prompt, str) else bytes(prompt)
-    work = model.copy() if learn_prompt else Model(model.spec, model.params, model.ltm, deep_copy(model.stm))
+    work = model.copy() if learn_prompt else model.frozen_copy()
     out: list[bytes] = []
     generate_bytes(work, text, n, temperature, seed, learn_prompt, out.append)
     return b"".join(out)
@@ -108,12 +107,16 @@ def bits_per_byte(model: Model, data: bytes, *, learn: bool) -> float:
     `model` reads `data` and is changed by it.  With learn=True it learns as it reads (the compression setting,
     `gmixpy eval`): this is also how to train a model from Python.  With learn=False its long-term memory (tables
     and weights) is only read (`gmixpy eval --frozen`, like a validation loss), while its running state (contexts,
-    PPMd) moves on to the end of `data`.  Pass `model.copy()` to leave `model` as it was.
+    PPMd) moves on to the end of `data`.  Pass `model.copy()` to leave `model` as it was.  A model of
+    dictionary-coded text (`model.dictionary == "english"`, as `gmixpy train` makes for English-like text) reads
+    the transform of `data`, and the result is still per byte of `data`.
     """
     from .chunks import evaluate
+    from .preprocess.dictionary import encode
 
     data = bytes(data)
-    return evaluate(model, data, learn) / len(data) if data else 0.0
+    coded = encode(data) if model.dictionary else data
+    return evaluate(model, coded, learn) / len(data) if data else 0.0
 
 
 class _Package(_ModuleType):

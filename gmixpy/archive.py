@@ -61,6 +61,7 @@ FLAG_MODEL = 1
 FLAG_BLOCKS = 2
 FLAG_DICTIONARY = 4
 _CODED = struct.Struct("<QI")  # with FLAG_DICTIONARY: length and CRC32 of the transformed bytes
+DICTIONARY_HEADER_BYTES = _CODED.size  # what FLAG_DICTIONARY adds to a header
 MAX_SIZE_CLASS = 63
 MAX_EXPANSION = 8192  # decoded bytes per stream byte that no valid stream exceeds
 # Input bytes per block unless told otherwise (compress --block-size): an input of up to this many bytes is one

@@ -320,8 +320,8 @@ def main():
               help="Start from this trained model file; decompressing then needs the same file.")
 @click.option("--dictionary", default="auto", show_default=True, type=click.Choice(["auto", "on", "off"]),
               help="Code English-like text as codes from a bundled English word list (undone by decompress): "
-                   "auto when that shortens the input's first MiB by a tenth or more; presets default, fast and "
-                   "tiny, without --model.")
+                   "auto when that shortens the input's first MiB by a tenth or more, with the presets default, "
+                   "fast and tiny; with --model, when the model learned text that way (train --dictionary).")
 @workers_options("Code the blocks", "; the same bytes as a local run")
 @block_size_option
 @checkpoint_options("input")
@@ -370,12 +370,11 @@ def compress(ctx, inputs, output, to_stdout, keep, preset, model_path, dictionar
 
         block_size = 0 if checkpoint_every else DEFAULT_BLOCK_SIZE
 
-    if dictionary == "on":
+    if dictionary == "on" and not model_path:
         from .codec import DICTIONARY_PRESETS, dictionary_available
 
-        if not dictionary_available(preset, bool(model_path)):
-            raise click.UsageError(f"--dictionary on is for the presets {', '.join(DICTIONARY_PRESETS)}, without "
-                                   "--model")
+        if not dictionary_available(preset):
+            raise click.UsageError(f"--dictionary on is for the presets {', '.join(DICTIONARY_PRESETS)}")
 
     def one(input):
         _compress_one(input, outputs[input], preset, model_path, checkpoint_every, checkpoint_path, force,
@@ -620,12 +619,17 @@ def _block_lines(index, length: int, shown: int = 5) -> list[str]:
               "1 MiB when reading stdin).")
 @click.option("--metrics", metavar="FILE", type=click.Path(),
               help="Write the training curve at every interval (TSV: bytes, train_bpb, and test_bpb with --test).")
+@click.option("--dictionary", default="auto", show_default=True, type=click.Choice(["auto", "on", "off"]),
+              help="Learn English-like text as codes from a bundled English word list (as compress does; eval, "
+                   "generate and compress --model then apply it and undo it by themselves): auto when that "
+                   "shortens the data's first MiB by a tenth or more, with the presets default, fast and tiny.  "
+                   "With --from, the model's own coding.")
 @checkpoint_options("training data")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs (model, best model, metrics).")
 @verbosity_options
 @click.pass_context
-def train(ctx, data, output, preset, from_model, test, test_every, metrics, checkpoint_every, checkpoint_path,
-          force, quiet, verbose):
+def train(ctx, data, output, preset, from_model, test, test_every, metrics, dictionary, checkpoint_every,
+          checkpoint_path, force, quiet, verbose):
     """Train a model on DATA (files, directories read recursively in sorted order, or '-' for stdin), streamed.
 
     \b
@@ -645,9 +649,9 @@ def train(ctx, data, output, preset, from_model, test, test_every, metrics, chec
     def body():
         from .runs import start_training
 
-        model, st = start_training(list(data), output, None if from_model else preset, from_model, test=test,
-                                   test_every=test_every or 0, metrics=metrics, checkpoint=checkpoint_path,
-                                   checkpoint_every=checkpoint_every or 0, force=force)
+        model, st = start_training(list(data), output, None if from_model else preset, from_model,
+                                   dictionary=dictionary, test=test, test_every=test_every or 0, metrics=metrics,
+                                   checkpoint=checkpoint_path, checkpoint_every=checkpoint_every or 0, force=force)
         _train_loop(model, st)
 
     run_guarded(body, kept="the input files are intact", checkpoint=checkpoint_path)
@@ -657,8 +661,8 @@ def _train_loop(model, st):
     from .runs import best_path, held_out, run_training
 
     clock = Stopwatch()
-    done_before = st.done
-    bar = Bar(st.total, "train", initial=st.done)
+    done_before = st.input_done
+    bar = Bar(st.input_total, "train", initial=done_before)
 
     def on_eval(done, train_bpb, score):
         bar.note(f"train {train_bpb:.4f} bpb" + (f", held-out {score:.4f} bpb" if score is not None else ""))
@@ -666,7 +670,7 @@ def _train_loop(model, st):
     def progress(n):
         bar(n)
         if st.done and st.test is None:
-            bar.note(f"train {st.train_bits / st.done:.4f} bpb")
+            bar.note(f"train {st.train_bpb():.4f} bpb")
 
     try:
         run_training(model, st, progress, on_eval)
@@ -674,10 +678,11 @@ def _train_loop(model, st):
         bar.close()
     seconds = clock.seconds
     if console.verbosity >= NORMAL:
-        rate = (st.done - done_before) / 1000 / seconds if seconds > 0 else 0.0
+        rate = (st.input_done - done_before) / 1000 / seconds if seconds > 0 else 0.0
         compiling = f" (and {clock.compiling:.1f} s compiling)" if clock.compiling >= 0.05 else ""
-        click.echo(f"trained on {st.done:,} bytes in {seconds:.1f} s{compiling} ({rate:.2f} KB/s): "
-                   f"{st.train_bits / max(st.done, 1):.4f} bits per byte (training)", err=True)
+        coded = f", {st.done:,} after the dictionary transform" if st.dictionary else ""
+        click.echo(f"trained on {st.input_done:,} bytes{coded} in {seconds:.1f} s{compiling} ({rate:.2f} KB/s): "
+                   f"{st.train_bpb():.4f} bits per byte (training)", err=True)
         if st.test:
             frozen = held_out(model, st.test, learn=False)
             click.echo(f"held-out {st.test}: {st.rows[-1][2]:.4f} bits per byte (learning), {frozen:.4f} "

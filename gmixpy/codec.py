@@ -201,21 +201,29 @@ def start_archive(preset: str, model: Model | None, length: int | None = None, d
     return work, Header(0, 0, presets.get(preset).digest(), preset, flags=flags, size_class=size_class)
 
 
-def dictionary_available(preset: str, with_model: bool) -> bool:
-    """Whether the dictionary transform may code an input: with the stronger presets, without a model file."""
-    return not with_model and preset in DICTIONARY_PRESETS
+def dictionary_available(preset: str) -> bool:
+    """Whether the dictionary transform may code an input for a fresh model of `preset`: the stronger presets only
+    (the gmix ports reproduce gmix's archives).  A model file decides by itself (Model.dictionary)."""
+    return preset in DICTIONARY_PRESETS
 
 
 def use_dictionary(setting: str, preset: str, model: Model | None, sample: bytes) -> bool:
     """Whether to code an input through the dictionary transform: `setting` is "off", "on" (ValueError where the
-    transform is not available: a gmix preset, or a model file) or "auto": where it is available, when it
-    shortens `sample`, the input's first DICTIONARY_SAMPLE bytes, to at most DICTIONARY_RATIO of their length."""
+    transform is not available: a gmix preset) or "auto": where it is available, when it shortens `sample`, the
+    input's first DICTIONARY_SAMPLE bytes, to at most DICTIONARY_RATIO of their length.  With `model` it is the
+    coding the model learned, whatever the sample (ValueError when `setting` asks for the other)."""
     if setting not in DICTIONARY_SETTINGS:
         raise ValueError(f"unknown dictionary setting {setting!r} (choose from {', '.join(DICTIONARY_SETTINGS)})")
-    available = dictionary_available(preset, model is not None)
+    if model is not None:
+        coded = model.dictionary is not None
+        if setting != "auto" and (setting == "on") != coded:
+            learned = "text through the dictionary transform" if coded else "bytes as they are"
+            raise ValueError(f"--dictionary {setting} does not fit the model, which learned {learned}: a model "
+                             "always reads the coding it learned (leave --dictionary at auto)")
+        return coded
+    available = dictionary_available(preset)
     if setting == "on" and not available:
-        raise ValueError(f"the dictionary transform is for the presets {', '.join(DICTIONARY_PRESETS)}, without a "
-                         "model file")
+        raise ValueError(f"the dictionary transform is for the presets {', '.join(DICTIONARY_PRESETS)}")
     if setting != "auto":
         return setting == "on"
     if not (available and sample):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -33,6 +33,9 @@ class Model:
     #                                   model is unchanged since (what format-1 archives recorded); None otherwise
     _digest: bytes | None = field(default=None, repr=False)  # cached state_digest, None = not computed
     huge_pages: bool = True        # whether its tables, and copies of them, are allocated with huge pages (new)
+    dictionary: str | None = None  # the coding of the bytes it models: None = bytes as they are, "english" = text
+    #                                through gmix's dictionary transform (preprocess/dictionary.py), which every
+    #                                command reading or writing text with it applies and undoes (saved in its file)
 
     @classmethod
     def new(cls, spec: Specification | str, huge_pages: bool = True) -> "Model":
@@ -60,7 +63,14 @@ class Model:
             huge_pages = self.huge_pages
         with _huge_pages(huge_pages):
             ltm, stm = deep_copy(self.ltm), deep_copy(self.stm)
-        return Model(self.spec, self.params, ltm, stm, dict(self.meta), self.file_digest, self._digest, huge_pages)
+        return Model(self.spec, self.params, ltm, stm, dict(self.meta), self.file_digest, self._digest, huge_pages,
+                     self.dictionary)
+
+    def frozen_copy(self) -> "Model":
+        """A model that shares this one's params and long-term memory and has a copy of its short-term memory: for
+        reading with learning off (frozen evaluation, generation), which never writes long-term memory, so this
+        model's state is left as it was without copying its tables."""
+        return replace(self, stm=deep_copy(self.stm), meta=dict(self.meta), _digest=None)
 
     def digest(self) -> bytes:
         """16 bytes identifying this model's exact state (see state_digest), computed once per change."""

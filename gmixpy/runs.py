@@ -22,6 +22,7 @@ from . import presets, serialize
 from .archive import FLAG_DICTIONARY, FLAG_MODEL, Header
 from .chunks import CHUNK, Progress, evaluate, next_multiple, no_progress
 from .codec import (
+    DICTIONARY_SAMPLE,
     Prefixed,
     compress_archive,
     compress_chunks,
@@ -34,8 +35,9 @@ from .codec import (
 )
 from .coder.arithmetic import CoderState, coder_new
 from .files import OutputExists, atomic_output, check_input, check_output, input_files, named, open_input, same_file
-from .model import Model, deep_copy
+from .model import Model
 from .parallel import INLINE, Workers
+from .preprocess.dictionary import EncodingReader
 
 
 def after_checkpoint() -> None:
@@ -54,13 +56,16 @@ def _number(v, kind=int) -> bool:
 
 def evaluate_file(model: Model, path: str | Path, learn: bool, progress: Progress = no_progress) -> tuple[int, float]:
     """(bytes, bits) of a file ("-": stdin) under `model`, streamed; with learn=False long-term memory is not
-    written."""
+    written.  A model of dictionary-coded text reads the file's transform, and the bytes are the file's: its bits
+    per byte are per byte of text, comparable with any other model's."""
     n, bits = 0, 0.0
     with open_input(str(path)) as (f, _):
-        while block := f.read(CHUNK):
+        src = EncodingReader(f) if model.dictionary else f
+        while block := src.read(CHUNK):
             bits += evaluate(model, block, learn)
-            n += len(block)
-            progress(len(block))
+            read = src.consumed if model.dictionary else n + len(block)
+            progress(read - n)
+            n = read
     return n, bits
 
 
@@ -69,7 +74,7 @@ def held_out(model: Model, path: str | Path, learn: bool) -> float:
     if learn:
         probe = model.copy()
     else:  # long-term memory is only read: copy the running state alone
-        probe = Model(model.spec, model.params, model.ltm, deep_copy(model.stm), model.meta)
+        probe = model.frozen_copy()
     n, bits = evaluate_file(probe, path, learn)
     return bits / n if n else 0.0
 
@@ -96,10 +101,40 @@ class TrainState:
     rows: list = field(default_factory=list)  # metrics: [bytes, train bpb, held-out bpb] ([bytes, train bpb]
     #                                               without a held-out file)
     start_bytes: int = 0          # bytes the model had learned before this run (fine-tuning)
+    dictionary: bool = False      # the inputs are read through the dictionary transform (the model's coding): then
+    #                               done, the intervals and the checkpoints count transformed bytes
+    coded_sizes: list = field(default_factory=list)  # with dictionary: each input's transformed length (-1 for
+    #                                                  stdin until it ends); [] without
+
+    @property
+    def lengths(self) -> list[int]:
+        """The length of each input as the model reads it: transformed or as it is."""
+        return self.coded_sizes if self.dictionary else self.sizes
 
     @property
     def total(self) -> int | None:
-        """Bytes of training data; None while stdin, whose size is known only at its end, is still being read."""
+        """Bytes the model reads; None while stdin, whose size is known only at its end, is still being read."""
+        return None if any(s < 0 for s in self.lengths) else sum(self.lengths)
+
+    @property
+    def input_done(self) -> int:
+        """Input bytes trained on so far: st.done itself, or with the transform the inputs read in full plus the
+        share of the current one that its transformed bytes read so far stand for (exact at each input's end)."""
+        if not self.dictionary:
+            return self.done
+        index, offset = _locate(self)
+        whole = sum(self.sizes[:index])
+        if index < len(self.sizes) and offset:
+            reader = getattr(self, "_reader", None)
+            if self.coded_sizes[index] < 0:  # stdin: what its reader has taken in
+                whole += reader[2].consumed if reader else 0
+            else:
+                whole += offset * self.sizes[index] // self.coded_sizes[index]
+        return whole
+
+    @property
+    def input_total(self) -> int | None:
+        """Input bytes to train on (None while stdin is being read)."""
         return None if any(s < 0 for s in self.sizes) else sum(self.sizes)
 
     @property
@@ -109,6 +144,10 @@ class TrainState:
 
     def to_meta(self) -> dict:
         return {"command": "train", **{k: getattr(self, k) for k in self.__dataclass_fields__}}
+
+    def train_bpb(self) -> float:
+        """Training bits per input byte so far."""
+        return self.train_bits / max(self.input_done, 1)
 
     @classmethod
     def from_meta(cls, meta: dict) -> "TrainState":
@@ -120,6 +159,12 @@ class TrainState:
         for key in ("files", "sizes", "output"):
             if key not in meta:
                 raise bad(key)
+        dictionary, coded = meta.get("dictionary", False), meta.get("coded_sizes", [])
+        if not isinstance(dictionary, bool):
+            raise bad("dictionary")
+        if not isinstance(coded, list) or (dictionary and (len(coded) != len(meta["files"]) or not all(
+                _number(x) and x >= 0 for x in coded))) or (not dictionary and coded):
+            raise bad("coded_sizes")
         files, sizes = meta["files"], meta["sizes"]
         if not isinstance(files, list) or not all(isinstance(x, str) for x in files) or not files:
             raise bad("files")
@@ -133,7 +178,7 @@ class TrainState:
             "test_every": lambda v: _number(v) and v >= 0,
             "checkpoint_every": lambda v: _number(v) and v >= 0,
             "force": lambda v: isinstance(v, bool),
-            "done": lambda v: _number(v) and 0 <= v <= sum(sizes),
+            "done": lambda v: _number(v) and 0 <= v <= sum(coded if dictionary else sizes),
             "train_bits": lambda v: _number(v, (int, float)) and v >= 0,
             "best": lambda v: v is None or _number(v, (int, float)),
             "rows": lambda v: isinstance(v, list) and all(
@@ -152,27 +197,70 @@ def best_path(output: str) -> str:
 
 
 def _locate(st: TrainState) -> tuple[int, int]:
-    """(index of the input, offset in it) of training byte st.done."""
+    """(index of the input, offset in it as the model reads it) of training byte st.done."""
     left = st.done
-    for index, size in enumerate(st.sizes):
+    for index, size in enumerate(st.lengths):
         if size < 0 or left < size:
             return index, left
         left -= size
-    return len(st.sizes), 0
+    return len(st.lengths), 0
 
 
 def _read_block(st: TrainState, index: int, offset: int, n: int) -> bytes:
+    """Up to n bytes of input `index` from `offset` on, as the model reads them (b"" where stdin ends)."""
+    if st.dictionary:
+        return _read_coded(st, index, offset, n)
     path = st.files[index]
     if path == STDIN:  # read in order from the start: no checkpoints with stdin, so offset is where stdin is
-        return sys.stdin.buffer.read(n)
+        return _stdin(st).read(n)
     with open(path, "rb") as f:
         f.seek(offset)
         block = f.read(n)
-    if os.path.getsize(path) != st.sizes[index]:
-        raise ValueError(f"{path} changed size during training")
+    _unchanged(st, index)
     if not block:
         raise ValueError(f"{path} is shorter than it was ({st.sizes[index]} bytes expected)")
     return block
+
+
+def _stdin(st: TrainState):
+    """stdin, after the bytes read ahead to choose the coding (start_training)."""
+    return Prefixed(getattr(st, "_sample", b""), sys.stdin.buffer)
+
+
+def _unchanged(st: TrainState, index: int) -> None:
+    path = st.files[index]
+    if path != STDIN and os.path.getsize(path) != st.sizes[index]:
+        raise ValueError(f"{path} changed size during training")
+
+
+def _read_coded(st: TrainState, index: int, offset: int, n: int) -> bytes:
+    """_read_block through the transform: the input's transform is streamed from an open reader that continues
+    where the last block ended; any other position (a resumed run) transforms the input again from its start up
+    to it, since the transform is a function of the whole input before that point."""
+    current = getattr(st, "_reader", None)
+    if current is None or current[:2] != [index, offset]:
+        _close_reader(st)
+        path = st.files[index]
+        f = _stdin(st) if path == STDIN else open(path, "rb")
+        current = st._reader = [index, 0, EncodingReader(f), f]
+        while current[1] < offset:
+            skipped = current[2].read(min(offset - current[1], CHUNK))
+            if not skipped:
+                raise ValueError(f"{path} is shorter than it was ({st.sizes[index]:,} bytes expected)")
+            current[1] += len(skipped)
+    block = current[2].read(n)
+    current[1] += len(block)
+    _unchanged(st, index)
+    if not block and st.coded_sizes[index] >= 0:
+        raise ValueError(f"{st.files[index]} is shorter than it was ({st.sizes[index]:,} bytes expected)")
+    return block
+
+
+def _close_reader(st: TrainState) -> None:
+    current = getattr(st, "_reader", None)
+    if current is not None and current[3] is not sys.stdin.buffer and hasattr(current[3], "close"):
+        current[3].close()
+    st._reader = None
 
 
 def run_training(model: Model, st: TrainState, progress: Progress = no_progress,
@@ -180,31 +268,11 @@ def run_training(model: Model, st: TrainState, progress: Progress = no_progress,
     """Train `model` on st.files from st.done onwards; evaluations, metrics rows and checkpoints at multiples of
     their intervals.  Saves st.output at the end (and the best model by held-out score beside it)."""
     index, offset = _locate(st)
-    while index < len(st.files):
-        size = st.sizes[index]
-        stops = [st.done + CHUNK] + ([st.done - offset + size] if size >= 0 else [])
-        if st.interval:
-            stops.append(next_multiple(st.done, st.interval))
-        if st.checkpoint and st.checkpoint_every:
-            stops.append(next_multiple(st.done, st.checkpoint_every))
-        block = _read_block(st, index, offset, min(stops) - st.done)
-        if not block:  # stdin has ended
-            st.sizes[index] = offset
-            index, offset = index + 1, 0
-            continue
-        st.train_bits += evaluate(model, block, True)
-        st.done += len(block)
-        offset += len(block)
-        if offset == size:
-            index, offset = index + 1, 0
-        progress(len(block))
-        more = st.total is None or st.done < st.total
-        if st.interval and st.done % st.interval == 0 and more:
-            _evaluate_and_keep(model, st, on_eval)
-        if st.checkpoint and st.checkpoint_every and st.done % st.checkpoint_every == 0 and more:
-            serialize.save_checkpoint(st.checkpoint, model, {}, st.to_meta())
-            after_checkpoint()
-    if (st.test or st.metrics) and not (st.rows and st.rows[-1][0] == st.done):
+    try:
+        _train(model, st, index, offset, progress, on_eval)
+    finally:
+        _close_reader(st)
+    if (st.test or st.metrics) and not (st.rows and st.rows[-1][0] == st.input_done):
         _evaluate_and_keep(model, st, on_eval)
     serialize.save(st.output, model, force=st.force)
     if st.checkpoint and os.path.exists(st.checkpoint):
@@ -212,19 +280,52 @@ def run_training(model: Model, st: TrainState, progress: Progress = no_progress,
     return model
 
 
+def _train(model: Model, st: TrainState, index: int, offset: int, progress: Progress, on_eval) -> None:
+    while index < len(st.files):
+        size = st.lengths[index]
+        stops = [st.done + CHUNK] + ([st.done - offset + size] if size >= 0 else [])
+        if st.interval:
+            stops.append(next_multiple(st.done, st.interval))
+        if st.checkpoint and st.checkpoint_every:
+            stops.append(next_multiple(st.done, st.checkpoint_every))
+        block = _read_block(st, index, offset, min(stops) - st.done)
+        if not block:  # stdin has ended
+            if st.dictionary:
+                st.sizes[index] = st._reader[2].consumed
+                st.coded_sizes[index] = offset
+            else:
+                st.sizes[index] = offset
+            index, offset = index + 1, 0
+            continue
+        before = st.input_done
+        st.train_bits += evaluate(model, block, True)
+        st.done += len(block)
+        offset += len(block)
+        if offset == size:
+            index, offset = index + 1, 0
+        progress(st.input_done - before)
+        more = st.total is None or st.done < st.total
+        if st.interval and st.done % st.interval == 0 and more:
+            _evaluate_and_keep(model, st, on_eval)
+        if st.checkpoint and st.checkpoint_every and st.done % st.checkpoint_every == 0 and more:
+            serialize.save_checkpoint(st.checkpoint, model, {}, st.to_meta())
+            after_checkpoint()
+
+
 def _evaluate_and_keep(model: Model, st: TrainState, on_eval) -> None:
     """A metrics row at st.done: training bits per byte so far and, with a held-out file, its score (the best
-    model so far is kept beside the output)."""
-    train_bpb = st.train_bits / st.done if st.done else 0.0
+    model so far is kept beside the output).  Bytes are input bytes, also with the transform (st.input_done)."""
+    done = st.input_done
+    train_bpb = st.train_bits / done if done else 0.0
     score = None
     if st.test:
         score = held_out(model, st.test, learn=True)
-        st.rows.append([st.done, train_bpb, score])
+        st.rows.append([done, train_bpb, score])
         if st.best is None or score < st.best:
             st.best = score
             serialize.save(best_path(st.output), model, force=True)
     else:
-        st.rows.append([st.done, train_bpb])
+        st.rows.append([done, train_bpb])
     if st.metrics:
         with atomic_output(st.metrics, force=True) as f:
             f.write(b"bytes\ttrain_bpb\ttest_bpb\n" if st.test else b"bytes\ttrain_bpb\n")
@@ -240,10 +341,12 @@ def train_outputs(output: str, test: str | None, metrics: str | None, checkpoint
     return [p for p in (output, best_path(output) if test else None, metrics, checkpoint) if p]
 
 
-def start_training(data: list[str], output: str, preset: str | None, from_model: str | None, **options
-                   ) -> tuple[Model, TrainState]:
+def start_training(data: list[str], output: str, preset: str | None, from_model: str | None,
+                   dictionary: str = "auto", **options) -> tuple[Model, TrainState]:
     """A new training run on `data` (files, directories, "-" for stdin): its model and state.  Every output is
-    checked first (none may exist without force, none may be one of the inputs)."""
+    checked first (none may exist without force, none may be one of the inputs).  `dictionary` ("auto", "on",
+    "off"; codec.use_dictionary) chooses whether a new model learns text through the dictionary transform, decided
+    on the first MiB of the data; a model to fine-tune keeps the coding it learned."""
     files = input_files(data)
     names = [str(p) for p in files]
     test = options.get("test")
@@ -259,15 +362,46 @@ def start_training(data: list[str], output: str, preset: str | None, from_model:
         for source in names + ([test] if test else []):
             if same_file(source, target):
                 raise ValueError(f"{target} is one of the inputs: choose another output")
-    if from_model:
-        model = serialize.load(from_model)
-    else:
-        model = Model.new(preset or "default")
-    st = TrainState(files=names, sizes=[-1 if p == STDIN else os.path.getsize(p) for p in names], output=output,
-                    start_bytes=model.bytes_learned, **options)
+    base = serialize.load(from_model) if from_model else None
+    sample = _training_sample(names) if base is None and dictionary != "off" else b""
+    coded = use_dictionary(dictionary, preset or "default", base, sample)
+    model = base if base is not None else Model.new(preset or "default")
+    model.dictionary = "english" if coded else None
+    sizes = [-1 if p == STDIN else os.path.getsize(p) for p in names]
+    st = TrainState(files=names, sizes=sizes, output=output, start_bytes=model.bytes_learned, dictionary=coded,
+                    coded_sizes=[_coded_size(p) for p in names] if coded else [], **options)
+    if STDIN in names:
+        st._sample = sample if STDIN == names[0] else b""
     if st.interval == 0 and (st.test or st.metrics):
         st.test_every = max(CHUNK, -(-st.total // 10)) if st.total is not None else 1 << 20
     return model, st
+
+
+def _training_sample(names: list[str]) -> bytes:
+    """The first DICTIONARY_SAMPLE bytes of the training data (its first inputs), which choose the coding; stdin's
+    are kept for the run (_stdin)."""
+    sample = b""
+    for name in names:
+        if len(sample) >= DICTIONARY_SAMPLE:
+            break
+        if name == STDIN:
+            sample += read_sample(sys.stdin.buffer)[: DICTIONARY_SAMPLE - len(sample)] if not sample else b""
+            break
+        with open(name, "rb") as f:
+            sample += f.read(DICTIONARY_SAMPLE - len(sample))
+    return sample
+
+
+def _coded_size(path: str) -> int:
+    """The length of a file's transform (-1 for stdin, known at its end), by transforming it once."""
+    if path == STDIN:
+        return -1
+    n = 0
+    with open(path, "rb") as f:
+        reader = EncodingReader(f)
+        while block := reader.read(CHUNK):
+            n += len(block)
+    return n
 
 
 # ---- compression with checkpoints ----------------------------------------------------------------------------
@@ -650,6 +784,9 @@ def resume(checkpoint: str, force: bool = False) -> tuple[Model, CompressState |
         return model, st
     if command == "train":
         st = TrainState.from_meta(meta)
+        if st.dictionary != (model.dictionary is not None):
+            raise serialize.ModelFileError(f"{checkpoint}: damaged checkpoint (its model and its run disagree on "
+                                           "the dictionary transform)")
         st.checkpoint, st.force = checkpoint, st.force or force
         check_output(st.output, st.force)
         return model, st

@@ -56,7 +56,7 @@ def test_only_for_the_stronger_presets_without_a_model(alice, tmp_path):
     blob = gmixpy.compress(text, model=model)
     assert not decode_header(blob).with_dictionary
     assert gmixpy.decompress(blob, model=model) == text
-    with pytest.raises(ValueError, match="dictionary transform"):
+    with pytest.raises(ValueError, match="does not fit the model"):
         gmixpy.compress(text, model=model, dictionary="on")
 
 

@@ -252,8 +252,10 @@ class Decoder:
     the end, a capital flag not directly followed by a word, a raw capital letter in an uppercase word.
     """
 
-    def __init__(self, dictionary: Dictionary):
+    def __init__(self, dictionary: Dictionary, lenient: bool = False):
         self.dictionary = dictionary
+        self.lenient = lenient  # skip what cannot be undone instead of raising: for text a model generates, where
+        #                         a sampled byte may be an unknown code or a flag before a non-word
         self._tail = b""  # an escape or a code that has not arrived in full
         self._pos = 0  # the input position of the start of _tail
         self._upper = False
@@ -273,6 +275,8 @@ class Decoder:
                 else:
                     word = words.get(m.group())
                     if word is None:
+                        if self.lenient:
+                            continue
                         raise self._error(m.start(), f"unknown word code {m.group().hex()}")
                 # A capital flag turns an uppercase word off (see the module's docstring), so never both.
                 if capital:
@@ -286,7 +290,9 @@ class Decoder:
                 self._tail = m.group()
                 break
             if capital:
-                raise self._error(m.start(), "capital flag not followed by a word")
+                if not self.lenient:
+                    raise self._error(m.start(), "capital flag not followed by a word")
+                capital = False
             if kind == 2:
                 upper = False
                 out.append(m.group())
@@ -302,7 +308,7 @@ class Decoder:
             elif kind == 8:
                 out.append(b"quot;")
             elif kind == 9:
-                if upper:
+                if upper and not self.lenient:
                     raise self._error(m.start(), "raw capital letter in an uppercase word")
                 out.append(m.group())
         self._upper, self._capital = upper, capital
@@ -314,6 +320,8 @@ class Decoder:
         cut off; the decoder is then ready for a new input."""
         tail, capital, pos = self._tail, self._capital, self._pos
         self._tail, self._pos, self._upper, self._capital = b"", 0, False, False
+        if self.lenient:
+            return b""
         if tail:
             what = "an escape" if tail[0] == ESCAPE else "a word code"
             raise DictionaryError(f"dictionary decoder: the input ends inside {what} (byte {pos:,})")
@@ -323,6 +331,33 @@ class Decoder:
 
     def _error(self, start: int, message: str) -> DictionaryError:
         return DictionaryError(f"dictionary decoder: {message} (byte {self._pos + start:,})")
+
+
+class EncodingReader:
+    """A reader of the transform of what `src` holds: read(n) returns n encoded bytes (fewer only at its end), read
+    from src in blocks of `block` bytes; `consumed` counts the bytes of src read so far.  For streaming text to a
+    model that learned the transformed bytes (training, evaluation) without a temporary file."""
+
+    def __init__(self, src, dictionary: Dictionary | None = None, block: int = 1 << 16):
+        self.src, self.block = src, block
+        self.encoder = Encoder(Dictionary.english() if dictionary is None else dictionary)
+        self.buffer = b""
+        self.consumed = 0
+        self.ended = False
+
+    def read(self, n: int = -1) -> bytes:
+        while (n is None or n < 0 or len(self.buffer) < n) and not self.ended:
+            data = self.src.read(self.block)
+            if data:
+                self.consumed += len(data)
+                self.buffer += self.encoder.feed(data)
+            else:
+                self.buffer += self.encoder.finish()
+                self.ended = True
+        if n is None or n < 0:
+            n = len(self.buffer)
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
 
 
 def encode(data: bytes, dictionary: Dictionary | None = None) -> bytes:

@@ -6,7 +6,8 @@ Layout (integers little-endian):
     u8       kind: 1 = model, 2 = checkpoint (a model plus the state of an interrupted command)
     u16      reserved, 0
     u32      length of the JSON header, then the header: {"spec": <specification JSON>, "meta": {...},
-             "arrays": [{"name", "dtype", "shape"}, ...]}
+             "arrays": [{"name", "dtype", "shape"}, ...]}, and from version 4 "dictionary": the coding of the bytes
+             the model learned ("english": through the dictionary transform; model.Model.dictionary)
     for each array in header order, its bytes (C order, little-endian) in 1 MiB blocks, each block
              u8 tag (0 = all zero, nothing follows; 1 = zlib) + u32 length + zlib data
     32 bytes SHA-256 of everything above: the file's checksum (format-1 archives recorded its first 16 bytes;
@@ -28,6 +29,7 @@ import os
 import re
 import struct
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +43,16 @@ from ..predictor import check_model
 from ..spec import Specification
 
 MAGIC = b"GMXM"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
+# Version 4 only adds the header's "dictionary": a model of bytes as they are is still written as version 3, which
+# gmixpy versions before it read too.
+PLAIN_VERSION = 3
+DICTIONARIES = ("english",)  # the codings a model file may name
 # Arrays a file of an earlier version does not have, by the version that added them: such a file is read with
 # those arrays left as a new model has them (they belong to families its specification cannot contain).
 ADDED_IN = {3: ("ltm.indirect.counts", "ltm.apm.", "ltm.context_map.", "stm.word.", "stm.record.", "stm.signals.",
                "stm.apm.", "stm.text.", "stm.context_map.")}
-READABLE_VERSIONS = (2, 3)
+READABLE_VERSIONS = (2, 3, 4)
 
 
 def _added_after(version: int, name: str) -> bool:
@@ -105,8 +111,11 @@ def _write(f, kind: int, model: Model, meta: dict, extra: dict | None) -> bytes:
         "meta": meta,
         "arrays": [{"name": n, "dtype": a.dtype.str, "shape": list(a.shape)} for n, a in stored],
     }
+    version = PLAIN_VERSION
+    if model.dictionary is not None:
+        header["dictionary"], version = model.dictionary, FORMAT_VERSION
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    w.write(MAGIC + struct.pack("<BBHI", FORMAT_VERSION, kind, 0, len(text)))
+    w.write(MAGIC + struct.pack("<BBHI", version, kind, 0, len(text)))
     w.write(text)
     for _, a in stored:
         raw = np.ascontiguousarray(a).reshape(-1).view(np.uint8)
@@ -293,6 +302,11 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None, sho
         meta = header["meta"]
         if not isinstance(meta, dict):
             raise ModelFileError(f"{path}: damaged model file (bad meta)")
+        dictionary = None
+        if version >= 4:
+            dictionary = header.get("dictionary")
+            if dictionary not in DICTIONARIES:
+                raise ModelFileError(f"{path}: damaged model file (unknown text coding {str(dictionary)[:40]!r})")
         declared = _check_declared(header["arrays"], path)
         _check_sizes(declared, size - DIGEST - r.pos, path)
         _check_spec_doc(header["spec"], path)
@@ -358,6 +372,7 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None, sho
     extra = {k: _replace_tree(v, k, replacements) for k, v in extra.items()}
     _check_values(model, extra, path)
     model.meta = meta
+    model.dictionary = dictionary
     model.file_digest = digest[:16]
     return model, meta, extra, digest
 
@@ -402,8 +417,8 @@ def _replace_tree(tree, prefix, replacements):
 
 
 def _with_replacements(model: Model, replacements) -> Model:
-    return Model(model.spec, model.params, _replace_tree(model.ltm, "ltm", replacements),
-                 _replace_tree(model.stm, "stm", replacements), model.meta)
+    return replace(model, ltm=_replace_tree(model.ltm, "ltm", replacements),
+                   stm=_replace_tree(model.stm, "stm", replacements))
 
 
 def load(path: str) -> Model:
@@ -441,7 +456,10 @@ def describe(path: str, shown: str | None = None) -> list[str]:
         f"specification:         {model.spec.name} (digest {model.spec.digest().hex()})",
         f"models:                {len(model.spec.models)} ({len(model.spec.input_names())} mixer inputs), "
         f"{len(model.spec.mixers)} mixers",
-        f"bytes trained on:      {int(meta.get('bytes_learned', model.bytes_learned)):,}",
+        f"bytes trained on:      {int(meta.get('bytes_learned', model.bytes_learned)):,}"
+        + (" (after the dictionary transform)" if model.dictionary else ""),
+        "text coding:           " + ("English dictionary transform (applied to every input, undone on output)"
+                                     if model.dictionary else "none (bytes as they are)"),
         f"created by:            {meta.get('created_by', '?')}",
         "memory by family (in memory when loaded):",
     ]
