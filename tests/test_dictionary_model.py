@@ -203,3 +203,18 @@ def test_a_file_naming_an_unknown_coding_is_refused(coded_model, tmp_path):
 
 def test_a_new_model_reads_bytes_as_they_are():
     assert Model.new("tiny").dictionary is None
+
+
+@pytest.mark.parametrize("change", [
+    {"dictionary": "yes"}, {"dictionary": True, "coded_sizes": []}, {"dictionary": True, "coded_sizes": [5, 6]},
+    {"dictionary": True, "coded_sizes": [-1]}, {"dictionary": False, "coded_sizes": [3]},
+    {"dictionary": True, "coded_sizes": [10], "done": 11}])
+def test_a_training_checkpoint_with_a_bad_transform_state_is_refused(change):
+    from gmixpy.runs import TrainState
+
+    meta = {"files": ["a.txt"], "sizes": [100], "output": "m.gmxm", "done": 0, **change}
+    with pytest.raises(serialize.ModelFileError, match="damaged checkpoint"):
+        TrainState.from_meta(meta)
+    ok = TrainState.from_meta({"files": ["a.txt"], "sizes": [100], "output": "m.gmxm", "dictionary": True,
+                               "coded_sizes": [60], "done": 60})
+    assert ok.total == 60 and ok.input_total == 100 and ok.input_done == 100

@@ -383,6 +383,10 @@ def _crafted(raw: bytes):
             ("wrong_spec", spec_change(lambda s: s.update(name=["x"]))),
             ("other_spec", with_header(lambda h: h.update(spec=json.loads(
                 presets.get("fast").to_json()))))]
+    if head[4] >= 4:  # a model of dictionary-coded text: its header names the coding
+        for v in ("klingon", None, 1, [], {}, "ENGLISH"):
+            out.append(("bad_dictionary", with_header(lambda h, v=v: h.update(dictionary=v))))
+        out.append(("bad_dictionary", with_header(lambda h: h.pop("dictionary"))))
     out += [("wrong_version", _build(bytes([*head[:4], head[4] + 1, *head[5:]]), header, body)),
             ("wrong_version", _build(bytes([*head[:4], 0, *head[5:]]), header, body)),
             ("wrong_kind", _build(bytes([*head[:5], 2 if head[5] == 1 else 1, *head[6:]]), header, body)),
@@ -418,6 +422,9 @@ def _damaged(raw: bytes, rng: random.Random, count: int):
 def model_files(tmp_path_factory, alice):
     d = tmp_path_factory.mktemp("fuzzmodels")
     model_path = save_trained_tiny(d / "m.gmxm", alice[:3000])
+    coded = serialize.load(str(model_path))
+    coded.dictionary = "english"  # model-file format 4
+    serialize.save(str(d / "coded.gmxm"), coded)
     # a compress checkpoint as a compression run writes it, at its start
     from gmixpy.runs import CompressState, start_compression
 
@@ -430,7 +437,7 @@ def model_files(tmp_path_factory, alice):
     _write_partial(st)
     meta = st.to_meta()
     serialize.save_checkpoint(str(ckpt), fresh, {"coder": st.coder}, meta)
-    return d, model_path.read_bytes(), ckpt.read_bytes(), meta
+    return d, model_path.read_bytes(), ckpt.read_bytes(), meta, (d / "coded.gmxm").read_bytes()
 
 
 def _write_partial(st) -> None:
@@ -458,7 +465,7 @@ def _try_load(path: Path, checkpoint: bool):
 
 
 def test_fuzz_model_files(model_files, tmp_path):
-    d, model_raw, ckpt_raw, _ = model_files
+    d, model_raw, ckpt_raw, _, coded_raw = model_files
     rng = random.Random(3)
     per_file = max(20, CASES // 4)
     table: dict[str, collections.Counter] = {}
@@ -468,7 +475,8 @@ def test_fuzz_model_files(model_files, tmp_path):
     old = signal.signal(signal.SIGALRM, _alarm)
     path = d / "case.bin"
     try:
-        for what, raw, checkpoint in (("model", model_raw, False), ("checkpoint", ckpt_raw, True)):
+        for what, raw, checkpoint in (("model", model_raw, False), ("checkpoint", ckpt_raw, True),
+                                      ("coded model", coded_raw, False)):
             for kind, blob in _crafted(raw) + _damaged(raw, rng, per_file):
                 path.write_bytes(blob)
                 signal.setitimer(signal.ITIMER_REAL, CASE_SECONDS)
@@ -500,7 +508,7 @@ def test_model_loading_never_unpickles():
 def test_fuzz_checkpoint_meta_resume(model_files, monkeypatch):
     """Crafted compress-checkpoint state (valid checksum, wrong field types) through `gmixpy resume`: a one-line
     error with exit status 1 every time, no traceback."""
-    d, _, ckpt_raw, meta = model_files
+    d, _, ckpt_raw, meta, _ = model_files
     head, header, body = _split(ckpt_raw)
     header_bytes = (d / "in.txt.gmx.partial").read_bytes()
     bad_values = [None, "x", -1, 1 << 70, 1.5, [], {}, True]
