@@ -143,7 +143,8 @@ def checkpoint_options(what: str):
         command = click.option("--checkpoint", "checkpoint_path", type=click.Path(),
                                help="Checkpoint path (default: OUTPUT.ckpt).")(command)
         return click.option("--checkpoint-every", type=click.IntRange(min=1), metavar="BYTES",
-                            help=f"Write a resumable checkpoint every BYTES of {what}.")(command)
+                            help=f"Write a resumable checkpoint every BYTES of {what} (bytes as the model reads "
+                            "them: after the dictionary transform, where it is used).")(command)
     return apply
 
 
@@ -615,8 +616,9 @@ def _block_lines(index, length: int, shown: int = 5) -> list[str]:
 @click.option("--test", metavar="FILE", type=click.Path(),
               help="Held-out file: bits per byte measured at intervals on a copy of the model.")
 @click.option("--test-every", type=click.IntRange(min=1), metavar="BYTES",
-              help="Interval of held-out measurements and metrics rows (default: a tenth of the training data; "
-              "1 MiB when reading stdin).")
+              help="Interval of held-out measurements and metrics rows, in bytes as the model reads them (after "
+              "the dictionary transform, where it is used; the rows count input bytes) (default: a tenth of the "
+              "training data; 1 MiB when reading stdin).")
 @click.option("--metrics", metavar="FILE", type=click.Path(),
               help="Write the training curve at every interval (TSV: bytes, train_bpb, and test_bpb with --test).")
 @click.option("--dictionary", default="auto", show_default=True, type=click.Choice(["auto", "on", "off"]),

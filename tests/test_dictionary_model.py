@@ -218,3 +218,15 @@ def test_a_training_checkpoint_with_a_bad_transform_state_is_refused(change):
     ok = TrainState.from_meta({"files": ["a.txt"], "sizes": [100], "output": "m.gmxm", "dictionary": True,
                                "coded_sizes": [60], "done": 60})
     assert ok.total == 60 and ok.input_total == 100 and ok.input_done == 100
+
+
+def test_intervals_count_transformed_bytes_and_rows_input_bytes(texts, alice, tmp_path):
+    d, train, test = texts
+    proc = run("train", train, "-o", tmp_path / "m.gmxm", "-p", "tiny", "--metrics", tmp_path / "m.tsv",
+               "--test-every", 4000, "-q")
+    assert proc.returncode == 0, proc.stderr
+    coded = len(encode(alice[:24000]))
+    rows = [r.split("\t") for r in (tmp_path / "m.tsv").read_text().splitlines()[1:]]
+    assert len(rows) == -(-coded // 4000)
+    assert [int(r[0]) for r in rows[:-1]] == [k * 4000 * 24000 // coded for k in range(1, len(rows))]
+    assert rows[-1][0] == "24000"
