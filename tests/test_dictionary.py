@@ -237,3 +237,10 @@ def test_unknown_codes_are_rejected(english):
             with pytest.raises(DictionaryError, match="unknown word code"):
                 decode(b"x " + code)
     assert unknown > 500
+
+
+def test_codes_in_bulk_are_the_codes_by_rank():
+    from gmixpy.preprocess.dictionary import _code, _codes
+
+    for n in (0, 1, 80, 81, 3920, 3921, 44880, 44881, 50000, 126800):
+        assert _codes(n) == [_code(rank) for rank in range(n)], n
