@@ -1,8 +1,10 @@
 """Memory that follows the data: a preset's hashed tables sized to the input (presets.sized), recorded in the
 archive as its size class so that decompression rebuilds the same model; huge pages only for long inputs; a mixer
-weight pool reserved up front rather than grown (and copied) while coding."""
+weight pool reserved up front rather than grown (and copied) while coding; the dictionary transform's word list
+not kept beside the model."""
 from __future__ import annotations
 
+import gc
 import io
 from dataclasses import fields
 
@@ -13,8 +15,9 @@ import gmixpy
 from gmixpy import presets
 from gmixpy.archive import decode_header
 from gmixpy.chunks import evaluate
-from gmixpy.codec import compress_file, compress_stream, model_for_header, start_archive
+from gmixpy.codec import compress_file, compress_stream, model_for_header, start_archive, transform_input
 from gmixpy.model import HUGE_PAGES_FROM, Model, huge_pages_for, nbytes, pool_reserve
+from gmixpy.preprocess import dictionary
 from gmixpy.spec import Apm, ContextMap, Indirect, IndirectHash, Match
 
 
@@ -178,3 +181,16 @@ def test_copies_keep_the_pool_used_part_and_capacity_with_zeros_past_it(sample_t
     assert model.copy(reserve=True).ltm.mixer.weights.shape[0] == pool_reserve(model.params, model.ltm)
     reserved = model.copy(reserve=True)
     assert reserved.copy().ltm.mixer.weights.shape == reserved.ltm.mixer.weights.shape  # a block's copy
+
+
+def test_the_word_list_is_shared_while_held_and_not_kept_beside_the_model(sample_text):
+    """The dictionary transform's English list (~10 MB) is loaded for the transform, not for the process: coding
+    the transformed input, the peak of a run, does without it."""
+    held = dictionary.Dictionary.english()
+    assert dictionary.Dictionary.english() is held
+    del held
+    coded, length, *_ = transform_input(io.BytesIO(sample_text[:3000]), None)
+    with coded:
+        assert len(coded.read()) == length
+    gc.collect()
+    assert dictionary._english is not None and dictionary._english() is None
