@@ -183,6 +183,18 @@ def test_copies_keep_the_pool_used_part_and_capacity_with_zeros_past_it(sample_t
     assert reserved.copy().ltm.mixer.weights.shape == reserved.ltm.mixer.weights.shape  # a block's copy
 
 
+def test_a_loaded_model_has_its_pool_reserved(sample_text, tmp_path):
+    """A model file or a checkpoint goes on learning (a resumed run, --model) without growing its pool."""
+    from gmixpy import serialize
+
+    model = Model.new("tiny", huge_pages=False)
+    evaluate(model, sample_text[:2000], learn=True)
+    serialize.save(str(tmp_path / "m.gmxm"), model)
+    loaded = serialize.load(str(tmp_path / "m.gmxm"))
+    assert loaded.digest() == model.digest()
+    assert loaded.ltm.mixer.weights.shape[0] == pool_reserve(model.params, model.ltm)
+
+
 def test_the_word_list_is_shared_while_held_and_not_kept_beside_the_model(sample_text):
     """The dictionary transform's English list (~10 MB) is loaded for the transform, not for the process: coding
     the transformed input, the peak of a run, does without it."""
