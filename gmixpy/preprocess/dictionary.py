@@ -123,7 +123,7 @@ class Dictionary:
     @classmethod
     def english(cls) -> Dictionary:
         """gmix's English word list (english.dic, bundled): one instance while anything holds it, loaded again
-        (60 ms) once nothing does.  Not kept for the process: its ~10 MB would stay beside the model that codes
+        (30-60 ms) once nothing does.  Not kept for the process: its ~10 MB would stay beside the model that codes
         the transformed input, at the peak of the run."""
         global _english
         dictionary = _english() if _english is not None else None
