@@ -170,7 +170,7 @@ def model_for_header(header: Header, model: Model | None) -> Model:
                                "state (model digest mismatch)")
         if header.size_class:
             raise ArchiveError("corrupt archive header (size class)")
-        return model.copy(huge_pages_for(header.stream_length))
+        return model.copy(huge_pages_for(header.stream_length), reserve=True)
     if model is not None:
         raise ArchiveError("this archive was compressed without a model file: do not pass --model")
     spec = presets.for_archive(header.preset, header.spec_digest)
@@ -182,7 +182,7 @@ def model_for_header(header: Header, model: Model | None) -> Model:
     spec = presets.for_size_class(spec, header.preset, header.size_class)
     if spec is None:
         raise ArchiveError("corrupt archive header (size class)")
-    return Model.new(spec, huge_pages=huge_pages_for(header.stream_length))
+    return Model.new(spec, huge_pages=huge_pages_for(header.stream_length), reserve=True)
 
 
 def start_archive(preset: str, model: Model | None, length: int | None = None, dictionary: bool = False
@@ -190,14 +190,15 @@ def start_archive(preset: str, model: Model | None, length: int | None = None, d
     """The model to compress with and the archive header naming it; its length and CRC32 are filled in by
     finish_archive.  With `model`, a copy of it (which is not modified); else a fresh preset, its hashed tables
     sized for a stream of `length` bytes when that is known (presets.for_length: the header records the size
-    class, so decompression builds the same model).  `dictionary`: the stream is the input after the dictionary
-    transform (use_dictionary)."""
+    class, so decompression builds the same model).  Either way its mixer weight pool is reserved, so that coding
+    never grows it (model.pool_reserve; model_for_header does the same for decompression).  `dictionary`: the
+    stream is the input after the dictionary transform (use_dictionary)."""
     flags = FLAG_DICTIONARY if dictionary else 0
     if model is not None:
-        return model.copy(huge_pages_for(length)), Header(0, 0, model.spec.digest(), "", model.digest(),
-                                                          FLAG_MODEL | flags)
+        header = Header(0, 0, model.spec.digest(), "", model.digest(), FLAG_MODEL | flags)
+        return model.copy(huge_pages_for(length), reserve=True), header
     spec, size_class = presets.for_length(preset, length)
-    work = Model.new(spec, huge_pages=huge_pages_for(length))
+    work = Model.new(spec, huge_pages=huge_pages_for(length), reserve=True)
     return work, Header(0, 0, presets.get(preset).digest(), preset, flags=flags, size_class=size_class)
 
 

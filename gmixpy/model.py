@@ -38,31 +38,38 @@ class Model:
     #                                command reading or writing text with it applies and undoes (saved in its file)
 
     @classmethod
-    def new(cls, spec: Specification | str, huge_pages: bool = True) -> "Model":
+    def new(cls, spec: Specification | str, huge_pages: bool = True, reserve: bool = False) -> "Model":
         """A model that has learned nothing, from a preset name ("default", "fast", "tiny", ...: see
         gmixpy.presets.PRESETS) or a Specification.  Its tables are allocated at once but cost physical memory
         only where they are written.  With `huge_pages` (NumPy's default on Linux) the kernel backs the big tables
         with 2 MB pages, which spares TLB misses on long inputs but makes every sparsely touched table resident
-        in 2 MB steps; without, a short input pays only for the 4 KB pages it touches (see huge_pages_for)."""
+        in 2 MB steps; without, a short input pays only for the 4 KB pages it touches (see huge_pages_for).
+        With `reserve`, its mixer weight pool never grows (see pool_reserve)."""
         if isinstance(spec, str):
             spec = presets.get(spec)
         with _huge_pages(huge_pages):
             params, ltm, stm = new_model(spec)
+            if reserve:
+                ltm = _with_pool(ltm, ltm.mixer.weights, pool_reserve(params, ltm))
         return cls(spec, params, ltm, stm, huge_pages=huge_pages)
 
     def room(self) -> None:
         """Grow the growing buffers so that at least one more byte can be learned (the content is unchanged)."""
         self.ltm = grow(self.ltm, self.params)
 
-    def copy(self, huge_pages: bool | None = None) -> "Model":
+    def copy(self, huge_pages: bool | None = None, reserve: bool = False) -> "Model":
         """An independent copy in the same state (same digest): learning or reading with one leaves the other as
         it was.  The memories are copied (all-zero blocks cost nothing), the params shared (they are never
         written).  The copy's tables use huge pages as this model's do, unless `huge_pages` says otherwise (a
-        copy made for a short input, see huge_pages_for)."""
+        copy made for a short input, see huge_pages_for).  Its mixer weight pool has this one's capacity, or with
+        `reserve` at least pool_reserve's; only its used part is written."""
         if huge_pages is None:
             huge_pages = self.huge_pages
+        pool = self.ltm.mixer
+        capacity = max(pool.weights.shape[0], pool_reserve(self.params, self.ltm) if reserve else 0)
         with _huge_pages(huge_pages):
-            ltm, stm = deep_copy(self.ltm), deep_copy(self.stm)
+            ltm = deep_copy(_with_pool(self.ltm, pool.weights[:0]))  # the pool apart: a plain copy writes all of it
+            ltm, stm = _with_pool(ltm, pool.weights, capacity), deep_copy(self.stm)
         return Model(self.spec, self.params, ltm, stm, dict(self.meta), self.file_digest, self._digest, huge_pages,
                      self.dictionary)
 
@@ -117,6 +124,33 @@ def _huge_pages(enabled: bool):
         yield
     finally:
         switch(previous)
+
+
+def pool_reserve(params: Params, ltm: LongTermMemory) -> int:
+    """The mixer weight pool's capacity (floats) from which learning never has to grow it.
+
+    The pool grows by doubling between chunks (predictor.grow), a copy during which the process holds both: ~80 MB
+    more than ever after at alice29.txt with `default`, and its peak.  But a context's weight set is allocated
+    once, when its table row is first learned, so the pool never holds more than one set per row of every mixer's
+    table (421 MB with `default`, whatever the input); the kernels want room for one byte's sets (8 of the
+    widest) beyond what is used.  Allocated at that size, as the hashed tables are, it costs only the pages
+    written (it is used from its start) and never grows.  A model whose used part exceeds that (a crafted model
+    file: only the offsets into the pool are checked) gets the room beyond its used part."""
+    x = params.mixer
+    rows = int((x.table_size * x.width).sum())
+    return max(rows, int(ltm.mixer.weights_used[0])) + 8 * int(x.widest[0])
+
+
+def _with_pool(ltm: LongTermMemory, weights: np.ndarray, capacity: int | None = None) -> LongTermMemory:
+    """ltm with its mixer weight pool replaced: by `weights` itself, or by a zeroed pool of `capacity` floats
+    holding the used part of `weights` (np.zeros: the pages past it cost nothing until written).  Past the used
+    part a pool is all zeros (a new weight set is taken zeroed from there), so nothing else needs copying."""
+    if capacity is not None:
+        used = int(ltm.mixer.weights_used[0])
+        pool = np.zeros(capacity, np.float32)
+        pool[:used] = weights[:used]
+        weights = pool
+    return ltm._replace(mixer=ltm.mixer._replace(weights=weights))
 
 
 SPARSE_BLOCK = 1 << 20  # bytes: big arrays are copied block by block, skipping blocks that are all zero

@@ -1,17 +1,23 @@
 """Memory that follows the data: a preset's hashed tables sized to the input (presets.sized), recorded in the
-archive as its size class so that decompression rebuilds the same model; huge pages only for long inputs."""
+archive as its size class so that decompression rebuilds the same model; huge pages only for long inputs; a mixer
+weight pool reserved up front rather than grown (and copied) while coding; the dictionary transform's word list
+not kept beside the model."""
 from __future__ import annotations
 
+import gc
 import io
 from dataclasses import fields
 
+import numpy as np
 import pytest
 
 import gmixpy
 from gmixpy import presets
 from gmixpy.archive import decode_header
-from gmixpy.codec import compress_file, start_archive
-from gmixpy.model import HUGE_PAGES_FROM, Model, huge_pages_for, nbytes
+from gmixpy.chunks import evaluate
+from gmixpy.codec import compress_file, compress_stream, model_for_header, start_archive, transform_input
+from gmixpy.model import HUGE_PAGES_FROM, Model, huge_pages_for, nbytes, pool_reserve
+from gmixpy.preprocess import dictionary
 from gmixpy.spec import Apm, ContextMap, Indirect, IndirectHash, Match
 
 
@@ -91,13 +97,17 @@ def test_unknown_length_keeps_the_declared_tables_or_sizes_for_a_block(sample_te
     assert gmixpy.decompress(piped.getvalue()) == data * 3
 
 
+def _sized_bytes(model: Model) -> int:
+    """Bytes of the model's arrays but PPMd's arena and the mixer weight pool, which are not sized: they are used
+    from their ends, so untouched pages cost nothing (the pool is reserved at its most, see pool_reserve)."""
+    return nbytes(model.ltm) + nbytes(model.stm) - nbytes(model.stm.ppmd) - model.ltm.mixer.weights.nbytes
+
+
 def test_default_on_a_4_kb_input_allocates_a_small_fraction_of_its_tables(sample_text):
     data = sample_text[:4000]
     full = Model.new("default")
     small, header = start_archive("default", None, len(data))
-    ppmd = small.stm.ppmd  # PPMd's arena is not sized: it is used from its ends, so untouched pages cost nothing
-    assert nbytes(small.ltm) + nbytes(small.stm) - nbytes(ppmd) < (nbytes(full.ltm) + nbytes(full.stm)
-                                                                   - nbytes(full.stm.ppmd)) / 5
+    assert _sized_bytes(small) < _sized_bytes(full) / 5
     del full
     blob = gmixpy.compress(data, preset="default")
     assert decode_header(blob).size_class == header.size_class == presets.MIN_SIZE_CLASS
@@ -125,3 +135,74 @@ def test_copies_follow_the_huge_page_choice():
     assert Model.new("tiny").copy().huge_pages is True
     work, _ = start_archive("tiny", small, 4096)
     assert work.huge_pages is False and work.digest() == small.digest()
+
+
+def test_a_model_that_codes_has_its_weight_pool_reserved_and_never_grows_it(sample_text):
+    """Growing the pool copies it (the old and the new one held at once: the peak of alice29.txt with `default`),
+    so a model made to code, or to decode, an archive reserves the most it can hold; the reserve is not content."""
+    data = sample_text[:3000]
+    work, header = start_archive("tiny", None, len(data))
+    spec = presets.sized(presets.get("tiny"), header.size_class)
+    plain = Model.new(spec, huge_pages=False)
+    x = plain.params.mixer
+    limit = int((x.table_size * x.width).sum()) + 8 * int(x.widest[0])  # a weight set at most per table row
+    assert work.ltm.mixer.weights.shape[0] == pool_reserve(work.params, work.ltm) == limit
+    initial = plain.ltm.mixer.weights.shape[0]
+    assert initial < limit  # without the reserve, as before: grown by doubling
+    assert work.digest() == plain.digest()
+    streams = []
+    for model in (work, plain):
+        compress_stream(model, io.BytesIO(data), out := io.BytesIO())
+        streams.append(out.getvalue())
+    assert streams[0] == streams[1] and work.digest() == plain.digest()  # the reserve changes nothing coded
+    assert plain.ltm.mixer.weights.shape[0] > initial  # grown
+    assert work.ltm.mixer.weights.shape[0] == limit  # never grown
+    blob = gmixpy.compress(data, preset="tiny", dictionary="off")
+    assert model_for_header(decode_header(blob), None).ltm.mixer.weights.shape[0] == limit
+    assert gmixpy.decompress(blob) == data
+    # an archive made with a model file reserves a copy of it, on both sides
+    trained = Model.new("tiny", huge_pages=False)
+    evaluate(trained, data[:1000], learn=True)
+    blob = gmixpy.compress(data[1000:], model=trained)
+    assert gmixpy.decompress(blob, model=trained) == data[1000:]
+    start = model_for_header(decode_header(blob), trained)
+    assert start.ltm.mixer.weights.shape[0] == pool_reserve(trained.params, trained.ltm)
+
+
+def test_copies_keep_the_pool_used_part_and_capacity_with_zeros_past_it(sample_text):
+    model = Model.new("tiny", huge_pages=False)
+    evaluate(model, sample_text[:2000], learn=True)
+    used = int(model.ltm.mixer.weights_used[0])
+    for copy in (model.copy(), model.copy(reserve=True)):
+        pool = copy.ltm.mixer.weights
+        assert copy.digest() == model.digest()
+        assert np.array_equal(pool[:used], model.ltm.mixer.weights[:used]) and not pool[used:].any()
+    assert model.copy().ltm.mixer.weights.shape == model.ltm.mixer.weights.shape
+    assert model.copy(reserve=True).ltm.mixer.weights.shape[0] == pool_reserve(model.params, model.ltm)
+    reserved = model.copy(reserve=True)
+    assert reserved.copy().ltm.mixer.weights.shape == reserved.ltm.mixer.weights.shape  # a block's copy
+
+
+def test_a_loaded_model_has_its_pool_reserved(sample_text, tmp_path):
+    """A model file or a checkpoint goes on learning (a resumed run, --model) without growing its pool."""
+    from gmixpy import serialize
+
+    model = Model.new("tiny", huge_pages=False)
+    evaluate(model, sample_text[:2000], learn=True)
+    serialize.save(str(tmp_path / "m.gmxm"), model)
+    loaded = serialize.load(str(tmp_path / "m.gmxm"))
+    assert loaded.digest() == model.digest()
+    assert loaded.ltm.mixer.weights.shape[0] == pool_reserve(model.params, model.ltm)
+
+
+def test_the_word_list_is_shared_while_held_and_not_kept_beside_the_model(sample_text):
+    """The dictionary transform's English list (~10 MB) is loaded for the transform, not for the process: coding
+    the transformed input, the peak of a run, does without it."""
+    held = dictionary.Dictionary.english()
+    assert dictionary.Dictionary.english() is held
+    del held
+    coded, length, *_ = transform_input(io.BytesIO(sample_text[:3000]), None)
+    with coded:
+        assert len(coded.read()) == length
+    gc.collect()
+    assert dictionary._english is not None and dictionary._english() is None

@@ -29,8 +29,8 @@ followed by a lowercase letter, or ending in A or S (listed words), comes back w
 """
 from __future__ import annotations
 
-import functools
 import re
+import weakref
 from importlib.resources import files
 
 CAPITALIZED = 0x40  # the next word is capitalised
@@ -64,6 +64,9 @@ _DECODE_TOKEN = re.compile(
     rb"|([A-Z]+)"
     rb"|(\x0c|[\xd0-\xff][\xd0-\xff]?)\Z"
 )
+
+
+_english: weakref.ref[Dictionary] | None = None  # the English list while something holds it (Dictionary.english)
 
 
 class DictionaryError(ValueError):
@@ -128,10 +131,16 @@ class Dictionary:
         self._cache: dict[bytes, bytes] = {}
 
     @classmethod
-    @functools.cache
     def english(cls) -> Dictionary:
-        """gmix's English word list (english.dic, bundled), loaded once."""
-        return cls((files("gmixpy") / "data" / "english.dic").read_bytes())
+        """gmix's English word list (english.dic, bundled): one instance while anything holds it, loaded again
+        (30-60 ms) once nothing does.  Not kept for the process: its ~10 MB would stay beside the model that codes
+        the transformed input, at the peak of the run."""
+        global _english
+        dictionary = _english() if _english is not None else None
+        if dictionary is None:
+            dictionary = cls((files("gmixpy") / "data" / "english.dic").read_bytes())
+            _english = weakref.ref(dictionary)
+        return dictionary
 
     def _body(self, word: bytes) -> bytes:
         """A lowercase word's encoding without its flags (gmix's EncodeWord and EncodeSubstring)."""

@@ -315,7 +315,7 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None, sho
         except Exception:
             raise ModelFileError(f"{path}: damaged model file (unusable specification)") from None
         try:
-            model = Model.new(spec)
+            model = Model.new(spec, reserve=True)  # the growing pool below takes its reserve: learning never grows it
         except MemoryError:
             raise ModelFileError(f"{path}: not enough memory for this model's specification") from None
         except Exception:
