@@ -50,13 +50,14 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = b"GMXP"
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 # 1: the model digest is the model file's checksum (see codec.model_for_header).  3: the model arithmetic gained
 # the stronger ensemble's families (context maps, word, record, text and signal contexts, APMs, adaptive Indirect
 # rates, warm-started mixers); version 2 archives use only gmix's and decode as before.  4: blocks and the size
 # class; a version-3 archive is a version-4 one with neither.  5: the dictionary transform (flag bit 2) and the
-# retuned `default` and `tiny` presets; a version-4 archive is a version-5 one without the transform.
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+# retuned `default` and `tiny` presets; a version-4 archive is a version-5 one without the transform.  6: the
+# Indirect tables of a sized preset keep fewer rows (presets.INDIRECT_EXTRA); the layout is version 5's.
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 FLAG_MODEL = 1
 FLAG_BLOCKS = 2
 FLAG_DICTIONARY = 4

@@ -179,7 +179,7 @@ def model_for_header(header: Header, model: Model | None) -> Model:
             raise ArchiveError(f"archive uses unknown preset {header.preset!r}")
         raise ArchiveError(f"archive was made with a different version of preset {header.preset!r} "
                            "(specification digest mismatch)")
-    spec = presets.for_size_class(spec, header.preset, header.size_class)
+    spec = presets.for_size_class(spec, header.preset, header.size_class, header.version)
     if spec is None:
         raise ArchiveError("corrupt archive header (size class)")
     return Model.new(spec, huge_pages=huge_pages_for(header.stream_length), reserve=True)

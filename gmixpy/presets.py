@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .archive import MAX_SIZE_CLASS
+from .archive import FORMAT_VERSION, MAX_SIZE_CLASS
 from .spec import (
     Active,
     Apm,
@@ -379,7 +379,19 @@ def size_class(length: int) -> int:
     return max(MIN_SIZE_CLASS, (max(length, 1) - 1).bit_length())
 
 
-def sized(spec: Specification, k: int) -> Specification:
+# Bits an Indirect table keeps beyond the size class, by the archive format version from which the rule holds.
+# Version 6 cut them from 2n rows to n/4: an Indirect model's contexts are few (its context is a short byte
+# history), so its rows stay sparse.  Measured with `default` (archive bytes, k+1 -> k-2 bits): alice29.txt 32,184
+# -> 32,185 (peak 581 -> 521 MB), asyoulik.txt 30,434 -> 30,434, cp.html 5,154 -> 5,155, fields.c 2,133 -> 2,134,
+# grammar.lsp 893 -> 893, sum 7,626 -> 7,627, xargs.1 1,239 -> 1,239.
+INDIRECT_EXTRA = {4: 1, 6: -2}
+
+
+def _indirect_extra(version: int) -> int:
+    return INDIRECT_EXTRA[max(v for v in INDIRECT_EXTRA if v <= version)]
+
+
+def sized(spec: Specification, k: int, version: int = FORMAT_VERSION) -> Specification:
     """`spec` with every hashed table cut to what an input of at most 2**k bytes can fill, never enlarged.
 
     An input of n bytes has at most n distinct contexts per context slot: an Indirect table (rows of 256 bit
@@ -395,8 +407,12 @@ def sized(spec: Specification, k: int) -> Specification:
     def fit(bits: int, extra: int) -> int:
         return min(bits, k + extra)
 
+    indirect = _indirect_extra(version)
+
     def resize(item):
-        if isinstance(item, (Indirect, Match, IndirectHash)):
+        if isinstance(item, Indirect):
+            return replace(item, table_bits=fit(item.table_bits, indirect))
+        if isinstance(item, (Match, IndirectHash)):
             return replace(item, table_bits=fit(item.table_bits, 1))
         if isinstance(item, ContextMap):
             return replace(item, table_bits=fit(item.table_bits, (len(item.contexts) - 1).bit_length() - 4))
@@ -430,14 +446,14 @@ def for_archive(name: str, digest: bytes) -> Specification | None:
     return None
 
 
-def for_size_class(spec: Specification, name: str, k: int) -> Specification | None:
-    """What an archive of size class `k` was coded with, given the declared `spec` of its preset `name`; None when
-    that preset is never sized (a damaged or crafted header)."""
+def for_size_class(spec: Specification, name: str, k: int, version: int = FORMAT_VERSION) -> Specification | None:
+    """What an archive of format `version` and size class `k` was coded with, given the declared `spec` of its
+    preset `name`; None when that preset is never sized (a damaged or crafted header)."""
     if k == 0:
         return spec
     if name not in SIZED or spec.name != name or not MIN_SIZE_CLASS <= k <= MAX_SIZE_CLASS:
         return None
-    return sized(spec, k)
+    return sized(spec, k, version)
 
 
 def get(name: str) -> Specification:

@@ -13,7 +13,7 @@ import pytest
 
 import gmixpy
 from gmixpy import presets
-from gmixpy.archive import decode_header
+from gmixpy.archive import FORMAT_VERSION, decode_header
 from gmixpy.chunks import evaluate
 from gmixpy.codec import compress_file, compress_stream, model_for_header, start_archive, transform_input
 from gmixpy.model import HUGE_PAGES_FROM, Model, huge_pages_for, nbytes, pool_reserve
@@ -53,6 +53,23 @@ def test_sizing_never_enlarges_and_large_inputs_keep_the_declared_tables(name):
     assert presets.for_length(name, None) == (spec, 0)
 
 
+def test_format_6_keeps_fewer_indirect_rows_and_a_format_5_archive_decodes_with_its_rule():
+    from pathlib import Path
+
+    spec = presets.get("default")
+    old, new = presets.sized(spec, 12, 5), presets.sized(spec, 12, 6)
+    indirect = [(a.table_bits, b.table_bits) for a, b in zip(old.models, new.models) if isinstance(a, Indirect)]
+    assert indirect and all(a == 13 and b == 10 for a, b in indirect)  # 2n rows then, n/4 now (k = 12)
+    assert [m for m in old.models if not isinstance(m, Indirect)] == [m for m in new.models if not isinstance(
+        m, Indirect)]
+    assert presets.sized(spec, 30, 5) == presets.sized(spec, 30, 6) == spec  # large inputs: the declared tables
+    repo = Path(__file__).resolve().parent
+    blob = (repo / "reference" / "archives" / "sample.default.v5.gmx").read_bytes()
+    h = decode_header(blob)
+    assert (h.version, h.preset, h.size_class) == (5, "default", 12)
+    assert gmixpy.decompress(blob) == (repo.parent / "data" / "alice29.txt").read_bytes()[:3000]
+
+
 def test_the_gmix_ports_are_never_sized():
     for name in ("gmix", "gmix-fast", "gmix-tiny"):
         assert presets.for_length(name, 100) == (presets.get(name), 0)
@@ -70,7 +87,7 @@ def test_a_small_input_is_coded_with_sized_tables_and_decodes(sample_text):
     data = sample_text[:3000]
     blob = gmixpy.compress(data, preset="tiny")
     header = decode_header(blob)
-    assert header.version == 5 and header.size_class == presets.MIN_SIZE_CLASS
+    assert header.version == FORMAT_VERSION and header.size_class == presets.MIN_SIZE_CLASS
     assert gmixpy.decompress(blob) == data
     # the archive is what a model sized by hand codes, and not what the declared tables code
     spec = presets.sized(presets.get("tiny"), header.size_class)
