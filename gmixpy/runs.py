@@ -105,6 +105,10 @@ class TrainState:
     #                               done, the intervals and the checkpoints count transformed bytes
     coded_sizes: list = field(default_factory=list)  # with dictionary: each input's transformed length (-1 for
     #                                                  stdin until it ends); [] without
+    # The run's open state, never saved (to_meta and from_meta skip names starting with "_"):
+    _stdin: "Prefixed | None" = field(default=None, repr=False)  # stdin with the first bytes that were read ahead
+    #                                                               to choose the coding put back (start_training)
+    _reader: "_Coded | None" = field(default=None, repr=False)  # the input being transformed as it is read
 
     @property
     def lengths(self) -> list[int]:
@@ -125,9 +129,8 @@ class TrainState:
         index, offset = _locate(self)
         whole = sum(self.sizes[:index])
         if index < len(self.sizes) and offset:
-            reader = getattr(self, "_reader", None)
             if self.coded_sizes[index] < 0:  # stdin: what its reader has taken in
-                whole += reader[2].consumed if reader else 0
+                whole += self._reader.reader.consumed if self._reader else 0
             else:
                 whole += offset * self.sizes[index] // self.coded_sizes[index]
         return whole
@@ -143,7 +146,7 @@ class TrainState:
         return self.test_every if (self.test or self.metrics) else 0
 
     def to_meta(self) -> dict:
-        return {"command": "train", **{k: getattr(self, k) for k in self.__dataclass_fields__}}
+        return {"command": "train", **{k: getattr(self, k) for k in _saved(self)}}
 
     def train_bpb(self) -> float:
         """Training bits per input byte so far."""
@@ -188,7 +191,7 @@ class TrainState:
         for key, ok in checks.items():
             if key in meta and not ok(meta[key]):
                 raise bad(key)
-        return cls(**{k: meta[k] for k in cls.__dataclass_fields__ if k in meta})
+        return cls(**{k: meta[k] for k in _saved(cls) if k in meta})
 
 
 def best_path(output: str) -> str:
@@ -222,9 +225,25 @@ def _read_block(st: TrainState, index: int, offset: int, n: int) -> bytes:
     return block
 
 
-def _stdin(st: TrainState):
-    """stdin, after the bytes read ahead to choose the coding (start_training)."""
-    return Prefixed(getattr(st, "_sample", b""), sys.stdin.buffer)
+def _saved(state) -> list[str]:
+    """The fields of a TrainState that its checkpoints save."""
+    return [k for k in state.__dataclass_fields__ if not k.startswith("_")]
+
+
+def _stdin(st: TrainState) -> Prefixed:
+    """stdin, with the bytes read ahead to choose the coding first (one reader for the whole run)."""
+    if st._stdin is None:
+        st._stdin = Prefixed(b"", sys.stdin.buffer)
+    return st._stdin
+
+
+@dataclass
+class _Coded:
+    """An input being read through the dictionary transform."""
+    index: int                    # which input
+    position: int                 # transformed bytes read so far
+    reader: EncodingReader
+    file: BinaryIO | Prefixed     # what the reader reads (closed with it unless it is stdin)
 
 
 def _unchanged(st: TrainState, index: int) -> None:
@@ -237,19 +256,19 @@ def _read_coded(st: TrainState, index: int, offset: int, n: int) -> bytes:
     """_read_block through the transform: the input's transform is streamed from an open reader that continues
     where the last block ended; any other position (a resumed run) transforms the input again from its start up
     to it, since the transform is a function of the whole input before that point."""
-    current = getattr(st, "_reader", None)
-    if current is None or current[:2] != [index, offset]:
+    current = st._reader
+    if current is None or (current.index, current.position) != (index, offset):
         _close_reader(st)
         path = st.files[index]
         f = _stdin(st) if path == STDIN else open(path, "rb")
-        current = st._reader = [index, 0, EncodingReader(f), f]
-        while current[1] < offset:
-            skipped = current[2].read(min(offset - current[1], CHUNK))
+        current = st._reader = _Coded(index, 0, EncodingReader(f), f)
+        while current.position < offset:
+            skipped = current.reader.read(min(offset - current.position, CHUNK))
             if not skipped:
                 raise ValueError(f"{path} is shorter than it was ({st.sizes[index]:,} bytes expected)")
-            current[1] += len(skipped)
-    block = current[2].read(n)
-    current[1] += len(block)
+            current.position += len(skipped)
+    block = current.reader.read(n)
+    current.position += len(block)
     _unchanged(st, index)
     if not block and st.coded_sizes[index] >= 0:
         raise ValueError(f"{st.files[index]} is shorter than it was ({st.sizes[index]:,} bytes expected)")
@@ -257,9 +276,9 @@ def _read_coded(st: TrainState, index: int, offset: int, n: int) -> bytes:
 
 
 def _close_reader(st: TrainState) -> None:
-    current = getattr(st, "_reader", None)
-    if current is not None and current[3] is not sys.stdin.buffer and hasattr(current[3], "close"):
-        current[3].close()
+    current = st._reader
+    if current is not None and not isinstance(current.file, Prefixed):  # a file it opened, not stdin
+        current.file.close()
     st._reader = None
 
 
@@ -291,7 +310,7 @@ def _train(model: Model, st: TrainState, index: int, offset: int, progress: Prog
         block = _read_block(st, index, offset, min(stops) - st.done)
         if not block:  # stdin has ended
             if st.dictionary:
-                st.sizes[index] = st._reader[2].consumed
+                st.sizes[index] = st._reader.reader.consumed
                 st.coded_sizes[index] = offset
             else:
                 st.sizes[index] = offset
@@ -371,7 +390,7 @@ def start_training(data: list[str], output: str, preset: str | None, from_model:
     st = TrainState(files=names, sizes=sizes, output=output, start_bytes=model.bytes_learned, dictionary=coded,
                     coded_sizes=[_coded_size(p) for p in names] if coded else [], **options)
     if STDIN in names:
-        st._sample = sample if STDIN == names[0] else b""
+        st._stdin = Prefixed(sample if STDIN == names[0] else b"", sys.stdin.buffer)
     if st.interval == 0 and (st.test or st.metrics):
         st.test_every = max(CHUNK, -(-st.total // 10)) if st.total is not None else 1 << 20
     return model, st

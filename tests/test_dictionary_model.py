@@ -164,6 +164,10 @@ def test_other_data_and_gmix_presets_stay_plain(binary_sample, tmp_path):
     data.write_bytes(binary_sample[:6000])
     assert run("train", data, "-o", tmp_path / "b.gmxm", "-p", "tiny", "-q").returncode == 0
     assert serialize.load(str(tmp_path / "b.gmxm")).dictionary is None
+    # from stdin too, whose first MiB was read ahead to choose: the same model as from the file
+    piped = run("train", "-", "-o", tmp_path / "p.gmxm", "-p", "tiny", "-q", input=binary_sample[:6000])
+    assert piped.returncode == 0, piped.stderr
+    assert serialize.load(str(tmp_path / "p.gmxm")).digest() == serialize.load(str(tmp_path / "b.gmxm")).digest()
     usage = run("train", data, "-o", tmp_path / "g.gmxm", "-p", "gmix-tiny", "--dictionary", "on")
     assert usage.returncode != 0 and "dictionary transform" in usage.stderr.decode()
     usage_error(run("train", data, "-o", tmp_path / "x.gmxm", "--dictionary", "sometimes"), "--dictionary")
