@@ -107,8 +107,9 @@ def generate_bytes(model: Model, prompt: bytes, n: int, temperature: float, seed
     if model.dictionary:
         # The model continues the prompt's transform; the decoder reads the prompt's codes first, so that its
         # state (an uppercase word going on, say) is the one the sampled codes continue.
-        coded_prompt = encode(bytes(prompt))
-        decoder = Decoder(Dictionary.english(), lenient=True)
+        words = Dictionary.english()  # one load for both (it is freed when nothing holds it)
+        coded_prompt = encode(bytes(prompt), words)
+        decoder = Decoder(words, lenient=True)
         decoder.feed(coded_prompt)
     if coded_prompt:
         evaluate(model, coded_prompt, learn_prompt)

@@ -394,16 +394,18 @@ def _indirect_extra(version: int) -> int:
 def sized(spec: Specification, k: int, version: int = FORMAT_VERSION) -> Specification:
     """`spec` with every hashed table cut to what an input of at most 2**k bytes can fill, never enlarged.
 
-    An input of n bytes has at most n distinct contexts per context slot: an Indirect table (rows of 256 bit
-    contexts), a match table and an indirect-hash table get 2n rows (k + 1 bits), so their load stays at most one
-    half; an APM row is a context with the bits of the current byte, 8n rows at most (k + 3).  A context map
-    gets n/16 buckets of seven slots per context (k - 4 + log2 of its contexts): its low orders repeat and its
-    high orders replace their least useful slots, so in practice the cut costs next to nothing.  Measured with
+    An input of n bytes has at most n distinct contexts per context slot: a match table and an indirect-hash table
+    get 2n rows (k + 1 bits), so their load stays at most one half; an Indirect table (rows of 256 bit contexts)
+    gets what INDIRECT_EXTRA gives for the archive format `version` (n/4 rows from version 6: its contexts are
+    short byte histories, far fewer than n; 2n before); an APM row is a context with the bits of the current byte,
+    8n rows at most (k + 3).  A context map gets n/16 buckets of seven slots per context (k - 4 + log2 of its
+    contexts): its low orders repeat and its high orders replace their least useful slots, so in practice the cut
+    costs next to nothing.  Measured with
     `default` (coded bytes with the maps at the bound's 2n buckets per context -> at n/16; peak resident memory):
     alice29.txt 34,817 -> 34,818 (868 -> 486 MB), lcet10.txt 82,989 -> 82,989 (887 -> 567 MB), sum 7,571 -> 7,571,
     cp.html 5,821 -> 5,820, fields.c 2,185 -> 2,184.  Mixer weight sets are allocated when first seen and PPMd's
-    arena is used from its ends, so neither needs sizing.  The result is a pure function of (spec, k):
-    decompression rebuilds it from the archive's size class."""
+    arena is used from its ends, so neither needs sizing.  The result is a pure function of (spec, k, version):
+    decompression rebuilds it from the archive's size class and version."""
     def fit(bits: int, extra: int) -> int:
         return min(bits, k + extra)
 
