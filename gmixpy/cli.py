@@ -434,11 +434,13 @@ def one_block_notice(input, block_size, workers, coded: int | None = None) -> No
 
 
 def partial_left(st) -> str:
-    """What an interrupted compression left: the partial archive its checkpoint goes on from, once a checkpoint
-    names it (before that the run removes it)."""
+    """What an interrupted compression left: the partial archive and the history file its checkpoint goes on
+    from, once a checkpoint names them (before that the run removes them)."""
     partial = getattr(st, "partial", None)
     if partial and getattr(st, "partial_length", 0) and os.path.exists(partial):
-        return f"the archive so far is kept in {partial} for the resume"
+        history = getattr(st, "history", None)
+        also = f" (and the model's byte history in {history})" if history and os.path.exists(history) else ""
+        return f"the archive so far is kept in {partial}{also} for the resume"
     return "no partial output was left"
 
 

@@ -94,6 +94,11 @@ class Model:
     def bytes_learned(self) -> int:
         return int(self.ltm.history.bytes_learned[0])
 
+    def history(self, start: int = 0) -> np.ndarray:
+        """The match models' byte history from `start` to its end (a view).  Learning only ever appends to it, so
+        a run can keep it in a file that grows by what is new (runs.py: a compression's checkpoints)."""
+        return self.ltm.history.history[start:int(self.ltm.history.history_length[0])]
+
 
 # Input bytes from which a model is allocated with huge pages.  Measured below it: alice29.txt with `default`
 # peaks at 1,026 MB without them against 1,386 MB with, and ran no slower (23.6 against 25.2 CPU s); whether they
@@ -192,7 +197,8 @@ def walk(tree, prefix=""):
 
 
 # growing buffer -> the array holding its used length: only the used part is content (and is saved)
-GROWING = {"ltm.history.history": "ltm.history.history_length", "ltm.mixer.weights": "ltm.mixer.weights_used"}
+HISTORY = "ltm.history.history"
+GROWING = {HISTORY: "ltm.history.history_length", "ltm.mixer.weights": "ltm.mixer.weights_used"}
 
 
 def content_arrays(model: Model):

@@ -4,7 +4,10 @@ A run's whole state is the model (long- and short-term memory) plus a few positi
 CompressState), so a checkpoint is a model file with that state beside it (serialize.save_checkpoint: the state's
 to_meta, and for compression the coder; `resume` reads it back).  A compression's archive is not copied into its
 checkpoints, which would make them grow with it: it is written to a partial file beside the output that the
-checkpoint names, with the length and CRC32 of what it covers.
+checkpoint names, with the length and CRC32 of what it covers.  Nor is the match models' history, which grows
+with the input too: it is appended to a history file beside the partial archive, which the checkpoint names the
+same way, and the checkpoint's model leaves it out (serialize's detached buffers).  So what a compression's
+checkpoints write in all is linear in the input.
 Checkpoints are taken at byte positions that are multiples of the interval, and held-out evaluations likewise, so
 a resumed run does exactly what the uninterrupted one would and writes byte-identical results.
 """
@@ -17,6 +20,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable
+
+import numpy as np
 
 from . import presets, serialize
 from .archive import FLAG_DICTIONARY, FLAG_MODEL, Header
@@ -35,7 +40,7 @@ from .codec import (
 )
 from .coder.arithmetic import CoderState, coder_new
 from .files import OutputExists, atomic_output, check_input, check_output, input_files, named, open_input, same_file
-from .model import Model
+from .model import HISTORY, Model
 from .parallel import INLINE, Workers
 from .preprocess.dictionary import EncodingReader
 
@@ -435,17 +440,56 @@ def partial_path(output: str) -> str:
     return output + ".partial"
 
 
+def history_path(output: str) -> str:
+    """Where a compression with checkpoints keeps the match history its checkpoints leave out: beside the partial
+    archive, for the same reasons."""
+    return partial_path(output) + ".history"
+
+
+def _history_meta(meta: dict, path: str) -> tuple[str, int, int]:
+    """(file, length, CRC32) of the history that the compression checkpoint `path` keeps in its history file;
+    ModelFileError when its meta names another file (a crafted checkpoint must not make resume cut another) or
+    has no length and CRC32."""
+    args = meta.get("args")
+    output = args.get("output") if isinstance(args, dict) else None
+    file, length, crc = meta.get("history"), meta.get("history_length"), meta.get("history_crc")
+    if (not isinstance(output, str) or file != history_path(output) or not _number(length) or length < 0
+            or not _number(crc) or not 0 <= crc < 1 << 32):
+        raise serialize.ModelFileError(f"{path}: damaged checkpoint (bad compression state: history)")
+    return file, length, crc
+
+
+def _attach_history(path: str):
+    """load_checkpoint's `attach` for the compression checkpoint `path`: the history from its history file,
+    whose first bytes must be the ones the checkpoint vouches for."""
+    def attach(meta: dict, name: str, length: int) -> np.ndarray:
+        file, recorded, crc = _history_meta(meta, path)
+        if name != HISTORY or length != recorded:
+            raise serialize.ModelFileError(f"{path}: damaged checkpoint (bad compression state: history)")
+        try:
+            with open(file, "rb") as f:
+                data = f.read(length)
+        except FileNotFoundError:
+            raise ValueError(f"the history file {file} is missing: cannot resume") from None
+        if len(data) != length or zlib.crc32(data) != crc:
+            raise ValueError(f"the history file {file} has changed since the checkpoint was written: cannot resume")
+        return np.frombuffer(data, np.uint8)
+    return attach
+
+
 @dataclass
 class CompressState:
     """A compression run: its arguments and how far it got.  A checkpoint's meta holds {"command": "compress",
     "args": {COMPRESS_ARGS}, "pos", "crc", the archive header's "spec_digest", "preset", "model_digest", "flags",
-    and "partial", "partial_length", "partial_crc"}; its run state holds the coder.  The archive written so far
-    stays in the partial file, whose first partial_length bytes the checkpoint vouches for by their CRC32, so a
-    checkpoint costs the size of the model whatever the size of the archive (it used to hold the archive itself,
-    which made frequent checkpoints on a long input quadratic in I/O).
+    "partial", "partial_length", "partial_crc", and "history", "history_length", "history_crc"}; its run state
+    holds the coder.  The archive written so far stays in the partial file, whose first partial_length bytes the
+    checkpoint vouches for by their CRC32, and the match history in the history file likewise, so a checkpoint
+    costs the size of the model's tables whatever the size of the input (it used to hold the archive and the
+    history, which made frequent checkpoints on a long input quadratic in I/O).
 
-    A checkpoint of that earlier layout (run state "output": the archive bytes so far, no "partial" in the meta)
-    still resumes: its bytes are written to a new partial file, which then goes on as any other."""
+    Checkpoints of the earlier layouts still resume: one whose run state holds the archive so far (run state
+    "output", no "partial" in the meta) writes it to a new partial file; one whose model holds the history (no
+    "history" in the meta) writes it to a new history file.  Both then go on as any other."""
     input: str
     output: str
     preset: str = "default"          # what the command line was given (the header says what was used)
@@ -462,6 +506,10 @@ class CompressState:
     partial_crc: int = 0             # their CRC32, the header counted as first written (length and CRC32 zero)
     written: bytes = b""             # bytes to write before the coder's next output: the header in a new run, the
     #                                  archive so far when resuming an earlier layout's checkpoint, else nothing
+    history: str | None = None       # the match history's file, when checkpoints are on (history_path)
+    history_length: int = 0          # history bytes the checkpoint covers (those the checkpoint's model has)
+    history_crc: int = 0             # their CRC32
+    history_named: bool = False      # the checkpoint resumed from names the history file; not saved
     size: int | None = None          # of the input (None: stdin until it is read), for progress; not saved
     block_size: int = 0              # input bytes per block (0: one stream, as with checkpoints); not saved
     workers: Workers = INLINE        # where the blocks are coded; not saved
@@ -482,7 +530,8 @@ class CompressState:
         return {"command": "compress", "args": {k: getattr(self, k) for k in COMPRESS_ARGS}, "pos": self.pos,
                 "crc": self.crc, "spec_digest": h.spec_digest.hex(), "preset": h.preset,
                 "model_digest": h.model_digest.hex(), "flags": h.flags, "size_class": h.size_class,
-                "partial": self.partial, "partial_length": self.partial_length, "partial_crc": self.partial_crc}
+                "partial": self.partial, "partial_length": self.partial_length, "partial_crc": self.partial_crc,
+                "history": self.history, "history_length": self.history_length, "history_crc": self.history_crc}
 
     @classmethod
     def from_meta(cls, meta: dict, run: dict, model: Model, path: str) -> "CompressState":
@@ -556,9 +605,15 @@ class CompressState:
             if "coder" not in run or "output" not in run:
                 raise bad("run state")
             length, crc, written = 0, 0, run["output"].tobytes()
+        history, history_length, history_crc = history_path(args["output"]), 0, 0
+        if "history" in meta:  # this layout: the history is in the history file (attached to the model on loading)
+            history, history_length, history_crc = _history_meta(meta, path)
+            if history_length != len(model.history()):
+                raise bad("history")
         return cls(**{k: args[k] for k in COMPRESS_ARGS if k in args}, pos=meta["pos"], crc=meta["crc"],
                    header=header, coder=run["coder"], partial=partial, partial_length=length, partial_crc=crc,
-                   written=written)
+                   written=written, history=history, history_length=history_length, history_crc=history_crc,
+                   history_named="history" in meta)
 
 
 def _same_path(a: str, b: str) -> bool:
@@ -568,14 +623,14 @@ def _same_path(a: str, b: str) -> bool:
 
 def _check_targets(st: CompressState, new: list[str]) -> None:
     """Before any work: the files in `new` may be written (check_output), and no file the run writes is its input,
-    nor its checkpoint the output or the partial archive (the run would overwrite one with the other, and remove
-    the checkpoint at the end)."""
+    nor its checkpoint the output, the partial archive or the history file (the run would overwrite one with the
+    other, and remove the checkpoint at the end)."""
     for target in new:
         check_output(target, st.force)
-    for target in filter(None, [st.output, st.partial, st.checkpoint]):
+    for target in filter(None, [st.output, st.partial, st.history, st.checkpoint]):
         if same_file(st.input, target):
             raise ValueError(f"{target} is the input {st.input}: choose another output")
-    for target, what in ((st.output, "output"), (st.partial, "partial archive")):
+    for target, what in ((st.output, "output"), (st.partial, "partial archive"), (st.history, "history file")):
         if target and st.checkpoint and _same_path(st.checkpoint, target):
             raise ValueError(f"{st.checkpoint} cannot be both the checkpoint and the {what}: choose another "
                              "checkpoint")
@@ -587,7 +642,8 @@ def start_compression(st: CompressState) -> Model:
     archive too (an existing file is replaced only with st.force, as an output)."""
     check_input(st.input)
     st.partial = partial_path(st.output) if st.resumable else None
-    _check_targets(st, list(filter(None, [st.output, st.checkpoint, st.partial])))
+    st.history = history_path(st.output) if st.resumable else None
+    _check_targets(st, list(filter(None, [st.output, st.checkpoint, st.partial, st.history])))
     base = serialize.load(st.model_path) if st.model_path else None
     st.size = None if st.input == "-" else os.path.getsize(st.input)
     sample = b""
@@ -602,7 +658,8 @@ def start_compression(st: CompressState) -> Model:
     coded = st.coded_size if dictionary else st.size
     model, st.header = start_archive(st.preset, base, stream_length(coded, st.block_size), dictionary)
     st.coder, st.written = coder_new(), st.header.encode()
-    st.partial_length = st.partial_crc = 0
+    st.partial_length = st.partial_crc = st.history_length = st.history_crc = 0
+    st.history_named = False
     return model
 
 
@@ -680,8 +737,9 @@ def run_compression(model: Model, st: CompressState, progress: Progress = no_pro
             if remaining or check != st.crc:
                 raise ValueError(f"{st.input} changed since the checkpoint was written: cannot resume")
         total, end = _compress_resumable(model, st, src, progress)
-    if os.path.exists(st.checkpoint):
-        os.unlink(st.checkpoint)
+    for done in (st.checkpoint, st.history):
+        if os.path.exists(done):
+            os.unlink(done)
     return total, end
 
 
@@ -700,22 +758,29 @@ class _Counted:
 
 def _compress_resumable(model: Model, st: CompressState, src: BinaryIO, progress: Progress) -> tuple[int, int]:
     """run_compression with checkpoints: the archive is written to st.partial and renamed to st.output once
-    complete.  Once a checkpoint names the partial file it outlives an interruption or an error, for `resume` to
-    go on from; before that nothing refers to it and it is removed."""
-    dst = _open_partial(st)
-    referenced = st.partial_length > 0  # a resumed run's checkpoint names it already
+    complete, the match history appended to st.history at each checkpoint.  Once a checkpoint names them they
+    outlive an interruption or an error, for `resume` to go on from; before that nothing refers to them and they
+    are removed."""
+    # a resumed run's checkpoint names them already (an earlier layout's, maybe not both)
+    referenced = {st.partial: st.partial_length > 0, st.history: st.history_named}
+    dst = history = None
     try:
-        with dst:
+        dst = _open_partial(st)
+        history = _open_history(st)
+        with dst, history:
             out = _Counted(dst, st.partial_length, st.partial_crc)
             out.write(st.written)
+            kept = _Counted(history, st.history_length, st.history_crc)
 
             def checkpoint(at, crc_at):
-                nonlocal referenced
-                dst.flush()
-                os.fsync(dst.fileno())  # a checkpoint must not vouch for bytes that a crash could still lose
+                kept.write(model.history(kept.length).tobytes())
+                for f in (dst, history):  # a checkpoint must not vouch for bytes that a crash could still lose
+                    f.flush()
+                    os.fsync(f.fileno())
                 st.pos, st.crc, st.partial_length, st.partial_crc = at, crc_at, out.length, out.crc
-                serialize.save_checkpoint(st.checkpoint, model, {"coder": st.coder}, st.to_meta())
-                referenced = True
+                st.history_length, st.history_crc = kept.length, kept.crc
+                serialize.save_checkpoint(st.checkpoint, model, {"coder": st.coder}, st.to_meta(), detach=(HISTORY,))
+                referenced[st.partial] = referenced[st.history] = True
                 after_checkpoint()
 
             total, crc = compress_chunks(model, src, out, st.pos, st.crc, st.coder, checkpoint, st.checkpoint_every,
@@ -729,9 +794,13 @@ def _compress_resumable(model: Model, st: CompressState, src: BinaryIO, progress
         except OSError as e:
             raise OSError(e.errno, e.strerror, st.output) from None
     except BaseException as e:
-        if not referenced:
-            with contextlib.suppress(OSError):
-                os.unlink(st.partial)
+        for f in (dst, history):
+            if f is not None:
+                f.close()
+        for made in (dst, history):
+            if made is not None and not referenced[made.name]:
+                with contextlib.suppress(OSError):
+                    os.unlink(made.name)
         if isinstance(e, OSError):
             raise named(e, st.output) from None
         raise
@@ -775,6 +844,31 @@ def _open_partial(st: CompressState) -> BinaryIO:
     return f
 
 
+def _open_history(st: CompressState) -> BinaryIO:
+    """The history file, positioned where the run goes on: created by a new run (and by one resumed from a
+    checkpoint whose model held the history), else reopened and cut after the bytes the checkpoint vouches for
+    (loading the checkpoint checked them)."""
+    if not st.history_named:
+        if st.force:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(st.history)
+        try:
+            return open(st.history, "x+b")
+        except FileExistsError:  # it appeared since the run was checked
+            raise OutputExists(st.history) from None
+    try:
+        f = open(st.history, "r+b")
+    except FileNotFoundError:
+        raise ValueError(f"the history file {st.history} is missing: cannot resume") from None
+    try:
+        f.truncate(st.history_length)
+        f.seek(st.history_length)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
 def _remove_orphans(output: str) -> None:
     """Temporary outputs left by a run that was killed outright (SIGKILL) before its checkpoint's resume."""
     p = Path(output)
@@ -785,17 +879,26 @@ def _remove_orphans(output: str) -> None:
 
 # ---- resuming ------------------------------------------------------------------------------------------------
 
+def read_checkpoint(checkpoint: str) -> tuple[Model, dict, dict]:
+    """The model, meta and run state (the coder; the archive so far in a checkpoint of the earliest layout) of the
+    checkpoint of a compression or training run, the history file's bytes attached to the model."""
+    return serialize.load_checkpoint(checkpoint, {"coder": coder_new, "output": serialize.BYTES},
+                                     attach=_attach_history(checkpoint))
+
+
 def resume(checkpoint: str, force: bool = False) -> tuple[Model, CompressState | TrainState]:
     """The model and the state of the run interrupted at `checkpoint` (compress or train), ready to go on with
     run_compression or run_training; its checkpoints now go to `checkpoint`.  With `force` its output may replace
     an existing file even if the interrupted run was not allowed to."""
-    model, meta, run = serialize.load_checkpoint(checkpoint, {"coder": coder_new, "output": serialize.BYTES})
+    model, meta, run = read_checkpoint(checkpoint)
     command = meta.get("command")
     if command == "compress":
         st = CompressState.from_meta(meta, run, model, checkpoint)
         st.checkpoint, st.force = checkpoint, st.force or force
-        # an earlier layout's checkpoint makes its partial archive anew: an existing one is then refused, as an output
-        _check_targets(st, [st.output] + ([] if st.partial_length else [st.partial]))
+        # an earlier layout's checkpoint makes its partial archive or history file anew: an existing one is then
+        # refused, as an output
+        _check_targets(st, [st.output] + ([] if st.partial_length else [st.partial])
+                       + ([] if "history" in meta else [st.history]))
         _remove_orphans(st.output)
         st.size = os.path.getsize(st.input)
         if st.header.with_dictionary:

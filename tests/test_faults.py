@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from gmixpy import serialize
 from gmixpy.cli import main
-from gmixpy.coder.arithmetic import coder_new
+from gmixpy.runs import read_checkpoint
 from helpers import GMIXPY, Terminal, no_temporaries, one_line, run, save_trained_tiny
 
 
@@ -82,16 +82,18 @@ def test_interrupt_compress_with_checkpoints(tmp_path, big_input, big_archive, s
     partial = tmp_path / "big.txt.gmx.partial"
     code, err = interrupt(["compress", src, "-p", "tiny", "--checkpoint-every", "65536"], sig, tmp_path,
                           started=ckpt.exists, delay=0.5)
-    _check(code, err, sig, f"gmixpy resume {ckpt}; the archive so far is kept in {partial} for the resume")
+    history = tmp_path / "big.txt.gmx.partial.history"
+    _check(code, err, sig, f"gmixpy resume {ckpt}; the archive so far is kept in {partial} (and the model's byte "
+           f"history in {history}) for the resume")
     assert not (tmp_path / "big.txt.gmx").exists()
     assert no_temporaries(tmp_path)
-    assert ckpt.exists() and partial.exists()
-    _, meta, run_state = serialize.load_checkpoint(str(ckpt), {"coder": coder_new, "output": serialize.BYTES})
+    assert ckpt.exists() and partial.exists() and history.exists()
+    _, meta, run_state = read_checkpoint(str(ckpt))
     assert "output" not in run_state and partial.stat().st_size >= meta["partial_length"]
     proc = run("resume", ckpt, "-q")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "big.txt.gmx").read_bytes() == big_archive
-    assert not ckpt.exists() and not partial.exists() and no_temporaries(tmp_path)
+    assert not ckpt.exists() and not partial.exists() and not history.exists() and no_temporaries(tmp_path)
 
 
 def test_interrupt_before_first_checkpoint_says_so(tmp_path, big_input):

@@ -37,6 +37,8 @@ from gmixpy.archive import (
     decode_index,
 )
 from gmixpy.cli import main as cli_main
+from gmixpy.model import HISTORY
+from gmixpy.runs import read_checkpoint
 from helpers import message_lines, no_temporaries, one_line, results_dir, run, save_trained_tiny
 
 REPO = Path(__file__).resolve().parent.parent
@@ -383,11 +385,19 @@ def _crafted(raw: bytes):
             ("wrong_spec", spec_change(lambda s: s.update(name=["x"]))),
             ("other_spec", with_header(lambda h: h.update(spec=json.loads(
                 presets.get("fast").to_json()))))]
-    if head[4] >= 4:  # a model of dictionary-coded text: its header names the coding
+    if "dictionary" in header:  # a model of dictionary-coded text: its header names the coding
         for v in ("klingon", None, 1, [], {}, "ENGLISH"):
             out.append(("bad_dictionary", with_header(lambda h, v=v: h.update(dictionary=v))))
         out.append(("bad_dictionary", with_header(lambda h: h.pop("dictionary"))))
-    out += [("wrong_version", _build(bytes([*head[:4], head[4] + 1, *head[5:]]), header, body)),
+    if "detached" in header:  # a checkpoint that keeps the history in its history file
+        for v in ("ltm.history.history", ["ltm.lstm.weights"], ["ltm.history.history"] * 2, [None], {}, 1):
+            out.append(("bad_detached", with_header(lambda h, v=v: h.update(detached=v))))
+        out.append(("bad_detached", with_header(lambda h: h.update(detached=h["detached"] + ["ltm.mixer.weights"]))))
+    else:  # a model file cannot leave anything out
+        out.append(("bad_detached", _build(bytes([*head[:4], 5, *head[5:]]), {**header, "detached": [HISTORY]},
+                                           body)))
+    out += [("wrong_version", _build(bytes([*head[:4], serialize.model_file.FORMAT_VERSION + 1, *head[5:]]), header,
+                                     body)),
             ("wrong_version", _build(bytes([*head[:4], 0, *head[5:]]), header, body)),
             ("wrong_kind", _build(bytes([*head[:5], 2 if head[5] == 1 else 1, *head[6:]]), header, body)),
             ("wrong_kind", _build(bytes([*head[:5], 9, *head[6:]]), header, body))]
@@ -436,23 +446,23 @@ def model_files(tmp_path_factory, alice):
     fresh = start_compression(st)
     _write_partial(st)
     meta = st.to_meta()
-    serialize.save_checkpoint(str(ckpt), fresh, {"coder": st.coder}, meta)
+    serialize.save_checkpoint(str(ckpt), fresh, {"coder": st.coder}, meta, detach=(HISTORY,))
     return d, model_path.read_bytes(), ckpt.read_bytes(), meta, (d / "coded.gmxm").read_bytes()
 
 
 def _write_partial(st) -> None:
-    """The partial archive of a compression checkpointed at its start (the header alone), as its checkpoint
-    describes it; a resume renames it to the output, so each case writes it again."""
+    """The partial archive of a compression checkpointed at its start (the header alone) and its history file
+    (empty), as its checkpoint describes them; a resume renames the one and removes the other, so each case writes
+    them again."""
     st.partial_length, st.partial_crc = len(st.written), zlib.crc32(st.written)
     Path(st.partial).write_bytes(st.written)
+    Path(st.history).write_bytes(b"")
 
 
 def _try_load(path: Path, checkpoint: bool):
-    from gmixpy.coder.arithmetic import coder_new
-
     try:
         if checkpoint:
-            serialize.load_checkpoint(str(path), {"coder": coder_new, "output": serialize.BYTES})
+            read_checkpoint(str(path))
         else:
             serialize.load(str(path))
         return "loaded"
@@ -514,7 +524,7 @@ def test_fuzz_checkpoint_meta_resume(model_files, monkeypatch):
     bad_values = [None, "x", -1, 1 << 70, 1.5, [], {}, True]
     cases = []
     for key in ("args", "pos", "crc", "spec_digest", "preset", "model_digest", "flags", "command", "partial",
-                "partial_length", "partial_crc"):
+                "partial_length", "partial_crc", "history", "history_length", "history_crc"):
         for v in bad_values:
             cases.append((key, v))
     for key in ("input", "output", "checkpoint_every", "force", "preset"):
@@ -533,6 +543,7 @@ def test_fuzz_checkpoint_meta_resume(model_files, monkeypatch):
         path = d / "crafted.ckpt"
         path.write_bytes(_build(head, h, body))
         (d / "in.txt.gmx.partial").write_bytes(header_bytes)
+        (d / "in.txt.gmx.partial.history").write_bytes(b"")
         result = runner.invoke(cli_main, ["resume", str(path), "-q"])
         assert isinstance(result.exception, SystemExit) or result.exception is None, (key, v, result.exception)
         lines = message_lines(result.output)

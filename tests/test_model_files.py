@@ -16,7 +16,8 @@ from gmixpy.chunks import evaluate
 from gmixpy.codec import compress_stream
 from gmixpy.coder.arithmetic import coder_new
 from gmixpy.generate import generate_bytes
-from gmixpy.model import Model, walk
+from gmixpy.model import HISTORY, Model, walk
+from gmixpy.runs import read_checkpoint
 from helpers import assert_one_line_error, no_temporaries, run, trained_tiny
 
 
@@ -255,8 +256,7 @@ def test_resume_compress_gives_identical_archive(tmp_path, alice):
     _, out, ckpt, whole = _killed_after_first_checkpoint(tmp_path, alice[:30000])
     partial = Path(f"{out}.partial")
     assert ckpt.exists() and partial.exists() and not out.exists()
-    _, meta, run_state = serialize.load_checkpoint(str(ckpt), {"coder": coder_new,
-                                                               "output": serialize.BYTES})
+    _, meta, run_state = read_checkpoint(str(ckpt))
     assert "output" not in run_state and meta["partial"] == str(partial) and meta["pos"] == 7500
     head = decode_header(whole).size  # the header is written with the input's length and CRC32 only at the end
     assert partial.read_bytes()[head:meta["partial_length"]] == whole[head:meta["partial_length"]]
@@ -273,11 +273,13 @@ def test_resume_cuts_what_was_written_after_the_checkpoint(tmp_path, alice):
     still the uninterrupted run's."""
     _, out, ckpt, whole = _killed_after_first_checkpoint(tmp_path, alice[:30000])
     partial = Path(f"{out}.partial")
-    length = serialize.load_checkpoint(str(ckpt), {"coder": coder_new})[1]["partial_length"]
+    length = read_checkpoint(str(ckpt))[1]["partial_length"]
     with open(partial, "r+b") as f:
         f.write(whole[:decode_header(whole).size])  # the final header, as finish_archive leaves it
         f.seek(0, 2)
         f.write(b"written after the checkpoint" * 100)
+    with open(f"{out}.partial.history", "ab") as f:
+        f.write(b"appended after the checkpoint" * 100)
     assert run("resume", ckpt, "-q").returncode == 0
     assert out.read_bytes() == whole and length < len(whole)
 
@@ -304,6 +306,60 @@ def test_resume_refuses_missing_or_changed_partial(tmp_path, alice, damage):
     assert damage == "missing" or partial.read_bytes() == bytes(blob)  # refused before anything was written
 
 
+@pytest.mark.parametrize("damage", ["missing", "changed", "shorter"])
+def test_resume_refuses_missing_or_changed_history_file(tmp_path, alice, damage):
+    """The match history a checkpoint leaves to the history file: resume checks the bytes the checkpoint vouches
+    for (their length and CRC32) before anything is written."""
+    src, out, ckpt, _ = _killed_after_first_checkpoint(tmp_path, alice[:30000])
+    history = Path(f"{out}.partial.history")
+    blob = bytearray(history.read_bytes())
+    assert len(blob) == read_checkpoint(str(ckpt))[1]["history_length"] > 7000
+    if damage == "missing":
+        history.unlink()
+        said = f"the history file {history} is missing: cannot resume"
+    else:
+        if damage == "changed":
+            blob[len(blob) // 2] ^= 1
+        else:
+            del blob[len(blob) // 2:]
+        history.write_bytes(bytes(blob))
+        said = f"the history file {history} has changed since the checkpoint was written: cannot resume"
+    ckpt_bytes, partial = ckpt.read_bytes(), Path(f"{out}.partial").read_bytes()
+    proc = run("resume", ckpt)
+    assert assert_one_line_error(proc, said).endswith(said)
+    assert ckpt.read_bytes() == ckpt_bytes and not out.exists() and src.read_bytes() == alice[:30000]
+    assert Path(f"{out}.partial").read_bytes() == partial
+    assert damage == "missing" or history.read_bytes() == bytes(blob)
+
+
+def test_a_checkpoint_that_detached_the_history_needs_its_run(tmp_path, alice):
+    """Only `resume` (read_checkpoint) gives a checkpoint its history back; loading it as a bare checkpoint is
+    refused in one line, and a model file can never leave anything out."""
+    _, out, ckpt, _ = _killed_after_first_checkpoint(tmp_path, alice[:30000])
+    with pytest.raises(serialize.ModelFileError, match="keeps part of its model in a file of its run"):
+        serialize.load_checkpoint(str(ckpt), {"coder": coder_new})
+    model = read_checkpoint(str(ckpt))[0]
+    assert model.history().tobytes() == Path(f"{out}.partial.history").read_bytes()
+    with pytest.raises(ValueError, match="only growing buffers"):
+        serialize.save_checkpoint(str(tmp_path / "x.ckpt"), model, {}, {}, detach=("ltm.lstm.weights",))
+
+
+def test_resume_from_a_checkpoint_whose_model_holds_the_history(tmp_path, alice):
+    """A checkpoint of the layout before the history file (its model holds the history, its meta names no history
+    file) still resumes, to the same bytes, making the history file anew (an existing one is an output: refused
+    without --force)."""
+    _, out, ckpt, whole = _killed_after_first_checkpoint(tmp_path, alice[:30000])
+    history = Path(f"{out}.partial.history")
+    model, meta, run_state = read_checkpoint(str(ckpt))
+    for key in ("history", "history_length", "history_crc"):
+        del meta[key]
+    serialize.save_checkpoint(str(ckpt), model, run_state, meta)
+    assert_one_line_error(run("resume", ckpt), f"{history} already exists (use --force to overwrite)")
+    history.unlink()
+    assert run("resume", ckpt, "-q").returncode == 0
+    assert out.read_bytes() == whole and not ckpt.exists() and not history.exists()
+
+
 def test_fresh_compress_refuses_an_existing_partial_archive(tmp_path, alice):
     """OUTPUT.partial is an output like any other: not replaced without --force, never the input."""
     src = tmp_path / "in.txt"
@@ -318,6 +374,14 @@ def test_fresh_compress_refuses_an_existing_partial_archive(tmp_path, alice):
     assert run(*args, "--force").returncode == 0
     assert out.read_bytes() == gmixpy.compress(alice[:12000], preset="tiny")
     assert not partial.exists() and not Path(f"{out}.ckpt").exists()
+    # the history file likewise
+    history = tmp_path / "o.gmx.partial.history"
+    history.write_bytes(b"a file of the user's")
+    out.unlink()
+    assert_one_line_error(run(*args), f"{history} already exists (use --force to overwrite)")
+    assert history.read_bytes() == b"a file of the user's"
+    assert run(*args, "--force").returncode == 0
+    assert not history.exists()
     # without checkpoints there is no partial archive, and nothing refuses the file
     partial.write_bytes(b"a file of the user's")
     assert run("compress", src, "-o", out, "-p", "tiny", "-q", "--force").returncode == 0
@@ -339,33 +403,40 @@ def test_resume_from_a_checkpoint_of_the_earlier_layout(tmp_path, alice):
     "partial") still resumes, to the same bytes, making the partial archive anew."""
     _, out, ckpt, whole = _killed_after_first_checkpoint(tmp_path, alice[:30000])
     partial = Path(f"{out}.partial")
-    model, meta, run_state = serialize.load_checkpoint(str(ckpt), {"coder": coder_new})
+    model, meta, run_state = read_checkpoint(str(ckpt))
     written = partial.read_bytes()[:meta.pop("partial_length")]
-    del meta["partial"], meta["partial_crc"]
+    for key in ("partial", "partial_crc", "history", "history_length", "history_crc"):
+        del meta[key]
     serialize.save_checkpoint(str(ckpt), model, {"coder": run_state["coder"],
                                                  "output": np.frombuffer(written, np.uint8)}, meta)
+    Path(f"{out}.partial.history").unlink()
     assert_one_line_error(run("resume", ckpt), f"{partial} already exists (use --force to overwrite)")
     partial.unlink()
     assert run("resume", ckpt, "-q").returncode == 0
     assert out.read_bytes() == whole and not ckpt.exists() and not partial.exists()
 
 
-def test_checkpoints_do_not_grow_with_the_archive(tmp_path, alice, monkeypatch):
-    """Each checkpoint is the model plus a constant: the same model saved as a model file and a few hundred bytes
-    of coder and meta, however much of the archive has been written (which used to be copied into every one)."""
+def test_checkpoints_do_not_grow_with_the_archive_or_the_history(tmp_path, alice, monkeypatch):
+    """Each checkpoint is the model's tables plus a constant: what the same model saved without its history takes,
+    and a few hundred bytes of coder and meta, however much of the archive and of the match history has been
+    written (both used to be copied into every one).  The history goes to the history file, each checkpoint
+    appending what is new."""
     from gmixpy.runs import CompressState, run_compression, start_compression
 
     src = tmp_path / "in.txt"
     src.write_bytes(alice[:60000])
-    extra, lengths = [], []
+    history = tmp_path / "o.gmx.partial.history"
+    extra, lengths, kept = [], [], []
     save_checkpoint = serialize.save_checkpoint
 
-    def measured(path, model, run_state, meta):
-        digest = save_checkpoint(path, model, run_state, meta)
-        serialize.save(str(tmp_path / "m.gmxm"), model, force=True, meta=meta)
-        extra.append(Path(path).stat().st_size - (tmp_path / "m.gmxm").stat().st_size)
+    def measured(path, model, run_state, meta, detach=()):
+        digest = save_checkpoint(path, model, run_state, meta, detach)
+        assert detach == (HISTORY,) and list(run_state) == ["coder"]
+        save_checkpoint(str(tmp_path / "bare.ckpt"), model, {}, {}, detach)
+        extra.append(Path(path).stat().st_size - (tmp_path / "bare.ckpt").stat().st_size)
         lengths.append(meta["partial_length"])
-        assert list(run_state) == ["coder"]
+        assert history.read_bytes() == model.history().tobytes()  # appended up to what the model has
+        kept.append(meta["history_length"])
         return digest
 
     monkeypatch.setattr(serialize, "save_checkpoint", measured)
@@ -374,7 +445,9 @@ def test_checkpoints_do_not_grow_with_the_archive(tmp_path, alice, monkeypatch):
     run_compression(start_compression(st), st)
     assert len(extra) == 6 and lengths[-1] > lengths[0] + 10000
     assert all(0 < e < 1000 for e in extra), extra
+    assert kept == sorted(kept) and kept[-1] > kept[0] + 10000
     assert (tmp_path / "o.gmx").read_bytes() == gmixpy.compress(alice[:60000], preset="tiny", dictionary="off")
+    assert not history.exists() and not (tmp_path / "o.gmx.partial").exists()
 
 
 def test_resume_train_gives_identical_model(tmp_path, alice):

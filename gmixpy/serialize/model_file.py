@@ -7,7 +7,9 @@ Layout (integers little-endian):
     u16      reserved, 0
     u32      length of the JSON header, then the header: {"spec": <specification JSON>, "meta": {...},
              "arrays": [{"name", "dtype", "shape"}, ...]}, and from version 4 "dictionary": the coding of the bytes
-             the model learned ("english": through the dictionary transform; model.Model.dictionary)
+             the model learned ("english": through the dictionary transform; model.Model.dictionary), and from
+             version 5 "detached": growing buffers a checkpoint keeps in a file of its run instead (their arrays are
+             stored with no bytes; runs.py: a compression's history)
     for each array in header order, its bytes (C order, little-endian) in 1 MiB blocks, each block
              u8 tag (0 = all zero, nothing follows; 1 = zlib) + u32 length + zlib data
     32 bytes SHA-256 of everything above: the file's checksum (format-1 archives recorded its first 16 bytes;
@@ -31,7 +33,7 @@ import struct
 import zlib
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -43,16 +45,19 @@ from ..predictor import check_model
 from ..spec import Specification
 
 MAGIC = b"GMXM"
-FORMAT_VERSION = 4
-# Version 4 only adds the header's "dictionary": a model of bytes as they are is still written as version 3, which
-# gmixpy versions before it read too.
+FORMAT_VERSION = 5
+# Version 4 only adds the header's "dictionary", version 5 "detached" (in checkpoints only): each is written only
+# where it is used, so a model of bytes as they are is still written as version 3, which gmixpy versions before
+# them read too.
 PLAIN_VERSION = 3
+DICTIONARY_VERSION = 4
+DETACHED_VERSION = 5
 DICTIONARIES = ("english",)  # the codings a model file may name
 # Arrays a file of an earlier version does not have, by the version that added them: such a file is read with
 # those arrays left as a new model has them (they belong to families its specification cannot contain).
 ADDED_IN = {3: ("ltm.indirect.counts", "ltm.apm.", "ltm.context_map.", "stm.word.", "stm.record.", "stm.signals.",
                "stm.apm.", "stm.text.", "stm.context_map.")}
-READABLE_VERSIONS = (2, 3, 4)
+READABLE_VERSIONS = (2, 3, 4, 5)
 
 
 def _added_after(version: int, name: str) -> bool:
@@ -65,6 +70,8 @@ MAX_JSON = 64 << 20
 DIGEST = 32
 
 
+# attach(meta, name, length) -> the first `length` items of a detached buffer (load_checkpoint)
+Attach = Callable[[dict, str, int], np.ndarray]
 BYTES = object()  # run-state template marker: a variable-length uint8 array
 # run-state types saved beside a model -> the check of their values (see _check_values)
 RUN_STATE_CHECKS = {CoderState: coder_check}
@@ -78,11 +85,12 @@ def is_model_file(magic: bytes) -> bool:
     return magic[:4] == MAGIC
 
 
-def _arrays(model: Model, extra: dict[str, Any] | None = None, stored: bool = False):
+def _arrays(model: Model, extra: dict[str, Any] | None = None, stored: bool = False, detach=()):
     """(name, array) of everything saved, in order: long-term memory, short-term memory, then any extras.  With
-    `stored`, growing buffers are cut to their used length (what the file holds)."""
+    `stored`, growing buffers are cut to their used length (what the file holds), those in `detach` to nothing."""
     if stored:
-        yield from content_arrays(model)
+        for name, array in content_arrays(model):
+            yield name, (array[:0] if name in detach else array)
     else:
         yield from walk(model.ltm, "ltm.")
         yield from walk(model.stm, "stm.")
@@ -103,9 +111,9 @@ class _HashingWriter:
         self.f.write(data)
 
 
-def _write(f, kind: int, model: Model, meta: dict, extra: dict | None) -> bytes:
+def _write(f, kind: int, model: Model, meta: dict, extra: dict | None, detach: tuple[str, ...] = ()) -> bytes:
     w = _HashingWriter(f)
-    stored = list(_arrays(model, extra, stored=True))
+    stored = list(_arrays(model, extra, stored=True, detach=detach))
     header = {
         "spec": json.loads(model.spec.to_json()),
         "meta": meta,
@@ -113,7 +121,9 @@ def _write(f, kind: int, model: Model, meta: dict, extra: dict | None) -> bytes:
     }
     version = PLAIN_VERSION
     if model.dictionary is not None:
-        header["dictionary"], version = model.dictionary, FORMAT_VERSION
+        header["dictionary"], version = model.dictionary, DICTIONARY_VERSION
+    if detach:
+        header["detached"], version = sorted(detach), DETACHED_VERSION
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     w.write(MAGIC + struct.pack("<BBHI", version, kind, 0, len(text)))
     w.write(text)
@@ -149,11 +159,16 @@ def write_model(f, model: Model, meta: dict | None = None) -> bytes:
     return _write(f, KIND_MODEL, model, _with_provenance(model, meta), None)
 
 
-def save_checkpoint(path: str, model: Model, run_state: dict[str, Any], meta: dict) -> bytes:
+def save_checkpoint(path: str, model: Model, run_state: dict[str, Any], meta: dict, detach: tuple[str, ...] = ()
+                    ) -> bytes:
     """Write a checkpoint: the model plus `run_state` (NamedTuples or arrays, e.g. the coder) and `meta`
-    (JSON: the command, its arguments, positions).  Always replaces `path` atomically."""
+    (JSON: the command, its arguments, positions).  The growing buffers named in `detach` (keys of GROWING) are
+    left out: the run keeps them elsewhere, and `load_checkpoint`'s `attach` gives them back.  Always replaces
+    `path` atomically."""
+    if not set(detach) <= set(GROWING):
+        raise ValueError(f"only growing buffers can be detached, not {sorted(set(detach) - set(GROWING))}")
     with atomic_output(path, True) as f:
-        return _write(f, KIND_CHECKPOINT, model, _with_provenance(model, meta), run_state)
+        return _write(f, KIND_CHECKPOINT, model, _with_provenance(model, meta), run_state, tuple(detach))
 
 
 class _Reader:
@@ -267,8 +282,10 @@ def _check_sizes(declared, size_left: int, path: str) -> None:
         raise ModelFileError(f"{path}: its arrays need {total:,} bytes, more than this machine's memory")
 
 
-def _read(path: str, want_kind: int, run_state_template: dict | None = None, shown: str | None = None):
-    """Read the file at `path`; messages name it as `shown` (default: path)."""
+def _read(path: str, want_kind: int, run_state_template: dict | None = None, shown: str | None = None,
+          attach: Attach | None = None):
+    """Read the file at `path`; messages name it as `shown` (default: path).  A checkpoint's detached buffers are
+    asked of `attach` (see load_checkpoint)."""
     p = Path(path)
     path = shown or path
     with open(p, "rb") as f:
@@ -303,10 +320,17 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None, sho
         if not isinstance(meta, dict):
             raise ModelFileError(f"{path}: damaged model file (bad meta)")
         dictionary = None
-        if version >= 4:
+        if version >= DICTIONARY_VERSION:
             dictionary = header.get("dictionary")
-            if dictionary not in DICTIONARIES:
+            # a version-5 file names it only for a model of dictionary-coded text
+            if dictionary not in DICTIONARIES and not (version >= DETACHED_VERSION and "dictionary" not in header):
                 raise ModelFileError(f"{path}: damaged model file (unknown text coding {str(dictionary)[:40]!r})")
+        detached = header.get("detached", []) if version >= DETACHED_VERSION else []
+        if (not isinstance(detached, list) or not all(isinstance(n, str) and n in GROWING for n in detached)
+                or len(set(detached)) != len(detached) or (detached and want_kind != KIND_CHECKPOINT)):
+            raise ModelFileError(f"{path}: damaged model file (bad list of detached buffers)")
+        if detached and attach is None:
+            raise ModelFileError(f"{path}: keeps part of its model in a file of its run, which only `resume` reads")
         declared = _check_declared(header["arrays"], path)
         _check_sizes(declared, size - DIGEST - r.pos, path)
         _check_spec_doc(header["spec"], path)
@@ -348,7 +372,7 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None, sho
                 view = target
             elif name in GROWING:
                 # bounded by _check_sizes: the file's own bytes and the machine's memory
-                if len(shape) != 1 or shape[0] < 0:
+                if len(shape) != 1 or shape[0] < 0 or (name in detached and shape[0]):
                     raise ModelFileError(f"{path}: damaged model file (bad size for {name})")
                 target = np.zeros(max(array.shape[0], 2 * shape[0]), array.dtype)
                 replacements[name] = target
@@ -360,14 +384,24 @@ def _read(path: str, want_kind: int, run_state_template: dict | None = None, sho
                 view = array
             _read_array(r, view, path)
             loaded[name] = view
-        for name, used_name in GROWING.items():
-            if loaded[name].shape[0] != int(loaded[used_name][0]):
-                raise ModelFileError(f"{path}: damaged model file ({used_name} disagrees with {name})")
         if r.pos != size - DIGEST:
             raise ModelFileError(f"{path}: damaged model file (unexpected trailing data)")
         digest = f.read(DIGEST)
         if digest != r.sha.digest():
             raise ModelFileError(f"{path}: damaged model file (checksum mismatch)")
+        for name in detached:  # after the checksum: the length asked for is the file's own
+            used = int(loaded[GROWING[name]][0])
+            if not 0 <= used <= _physical_memory():
+                raise ModelFileError(f"{path}: damaged model file (bad size for {name})")
+            data = attach(meta, name, used)
+            if data.dtype != replacements[name].dtype or data.shape != (used,):
+                raise ModelFileError(f"{path}: damaged model file ({name} is not what the checkpoint says)")
+            target = np.zeros(max(replacements[name].shape[0], 2 * used), data.dtype)
+            target[:used] = data
+            replacements[name], loaded[name] = target, target[:used]
+        for name, used_name in GROWING.items():
+            if loaded[name].shape[0] != int(loaded[used_name][0]):
+                raise ModelFileError(f"{path}: damaged model file ({used_name} disagrees with {name})")
     model = _with_replacements(model, replacements)
     extra = {k: _replace_tree(v, k, replacements) for k, v in extra.items()}
     _check_values(model, extra, path)
@@ -427,11 +461,14 @@ def load(path: str) -> Model:
     return _read(path, KIND_MODEL)[0]
 
 
-def load_checkpoint(path: str, run_state_template: dict) -> tuple[Model, dict, dict]:
+def load_checkpoint(path: str, run_state_template: dict, attach: Attach | None = None) -> tuple[Model, dict, dict]:
     """Load a checkpoint; `run_state_template` maps names to (factories of) the NamedTuples saved beside the
-    model, giving their dtypes and shapes.  Returns (model, meta, run_state)."""
+    model, giving their dtypes and shapes.  A buffer the checkpoint detached (save_checkpoint) is asked of
+    `attach(meta, name, length)`, after the checksum: it returns the buffer's first `length` items, or raises
+    (ModelFileError, ValueError, OSError) with one line; a checkpoint that detached one is refused without it.
+    Returns (model, meta, run_state)."""
     try:
-        model, meta, extra, _ = _read(path, KIND_CHECKPOINT, run_state_template)
+        model, meta, extra, _ = _read(path, KIND_CHECKPOINT, run_state_template, attach=attach)
     except ModelFileError as e:  # the reader's messages speak of a damaged model file; this one is a checkpoint
         message, prefix = str(e), f"{path}: "
         if message.startswith(prefix):
