@@ -1,8 +1,9 @@
-"""The archive format (.gmx), version 5.  All integers little-endian.
+"""The archive format (.gmx), version 7: the layout of version 5 (6 and 7 change only what a size class cuts).  All
+integers little-endian.
 
     offset  size  field
     0       4     magic b"GMXP"
-    4       1     format version (5; versions 1 to 4 are read too)
+    4       1     format version (7; versions 1 to 6 are read too)
     5       1     flags: bit 0 = compressed with a model file (its digest is in `model digest`);
                   bit 1 = the input was cut into independently coded blocks (a block index follows the header);
                   bit 2 = the coded bytes are the input after the dictionary transform (preprocess/dictionary.py
@@ -50,14 +51,15 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = b"GMXP"
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 # 1: the model digest is the model file's checksum (see codec.model_for_header).  3: the model arithmetic gained
 # the stronger ensemble's families (context maps, word, record, text and signal contexts, APMs, adaptive Indirect
 # rates, warm-started mixers); version 2 archives use only gmix's and decode as before.  4: blocks and the size
 # class; a version-3 archive is a version-4 one with neither.  5: the dictionary transform (flag bit 2) and the
 # retuned `default` and `tiny` presets; a version-4 archive is a version-5 one without the transform.  6: the
-# Indirect tables of a sized preset keep fewer rows (presets.INDIRECT_EXTRA); the layout is version 5's.
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
+# Indirect tables of a sized preset keep fewer rows (presets.INDIRECT_EXTRA); the layout is version 5's.  7: the
+# LSTM of a sized preset has fewer cells in the small size classes (presets.LSTM_CELLS); the layout is version 5's.
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
 FLAG_MODEL = 1
 FLAG_BLOCKS = 2
 FLAG_DICTIONARY = 4

@@ -391,6 +391,28 @@ def _indirect_extra(version: int) -> int:
     return INDIRECT_EXTRA[max(v for v in INDIRECT_EXTRA if v <= version)]
 
 
+# From archive format 7, the LSTM's cells in the small size classes: size class -> at most this many cells, up to
+# that class (above the last, the preset's).  A small input cannot train a large LSTM: a smaller one predicts as
+# well there, at a fraction of the time (the LSTM is most of `default`'s time per byte).  Measured with `default`
+# (the dictionary transform where compress uses it; cross-entropy bytes, summed over the first N bytes of
+# alice29.txt, asyoulik.txt, cp.html, fields.c, grammar.lsp, xargs.1, sum, kennedy.xls, tinyshakespeare.txt and
+# lcet10.txt; CPU seconds in all), 100 cells -> 50 -> 20 -> 10:
+#     4 KB (size class 12): 10,890 -> 10,888 -> 10,884 -> 10,883; 4.6 -> 3.6 -> 2.7 -> 2.4 s
+#     8 KB (13):            18,310 -> 18,305 -> 18,304 -> 18,304; 9.0 -> 7.5 -> 5.7 -> 5.7 s
+#     16 KB (14):           30,513 -> 30,507 -> 30,514 -> 30,522; 14.9 -> 12.2 -> 9.7 -> 9.3 s
+#     64 KB (16):           67,545 -> 67,551 -> 67,714 -> 67,776; 39.5 -> 31.8 -> 26.0 -> 25.4 s (9 files)
+# and at 32 KB (15; two files) 50 cells -0.04%, 20 cells +0.1%.  Above 64 KB the 100 cells pay (alice29.txt,
+# coded in size class 17: +73 bytes with 50).
+LSTM_CELLS = {13: 10, 14: 20, 16: 50}
+LSTM_CELLS_FROM = 7
+
+
+def _lstm_cells(k: int, version: int) -> int | None:
+    if version < LSTM_CELLS_FROM:
+        return None
+    return next((cells for bound, cells in sorted(LSTM_CELLS.items()) if k <= bound), None)
+
+
 def sized(spec: Specification, k: int, version: int = FORMAT_VERSION) -> Specification:
     """`spec` with every hashed table cut to what an input of at most 2**k bytes can fill, never enlarged.
 
@@ -400,18 +422,22 @@ def sized(spec: Specification, k: int, version: int = FORMAT_VERSION) -> Specifi
     short byte histories, far fewer than n; 2n before); an APM row is a context with the bits of the current byte,
     8n rows at most (k + 3).  A context map gets n/16 buckets of seven slots per context (k - 4 + log2 of its
     contexts): its low orders repeat and its high orders replace their least useful slots, so in practice the cut
-    costs next to nothing.  Measured with
-    `default` (coded bytes with the maps at the bound's 2n buckets per context -> at n/16; peak resident memory):
+    costs next to nothing.  Measured with `default` (coded bytes with the maps at the bound's 2n buckets per
+    context -> at n/16; peak resident memory):
     alice29.txt 34,817 -> 34,818 (868 -> 486 MB), lcet10.txt 82,989 -> 82,989 (887 -> 567 MB), sum 7,571 -> 7,571,
     cp.html 5,821 -> 5,820, fields.c 2,185 -> 2,184.  Mixer weight sets are allocated when first seen and PPMd's
-    arena is used from its ends, so neither needs sizing.  The result is a pure function of (spec, k, version):
+    arena is used from its ends, so neither needs sizing.  From format 7 the LSTM of a small size class also has
+    fewer cells (LSTM_CELLS): not memory but time.  The result is a pure function of (spec, k, version):
     decompression rebuilds it from the archive's size class and version."""
     def fit(bits: int, extra: int) -> int:
         return min(bits, k + extra)
 
     indirect = _indirect_extra(version)
+    cells = _lstm_cells(k, version)
 
     def resize(item):
+        if isinstance(item, Lstm) and cells is not None:
+            return replace(item, cells=min(item.cells, cells))
         if isinstance(item, Indirect):
             return replace(item, table_bits=fit(item.table_bits, indirect))
         if isinstance(item, (Match, IndirectHash)):

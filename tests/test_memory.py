@@ -70,6 +70,37 @@ def test_format_6_keeps_fewer_indirect_rows_and_a_format_5_archive_decodes_with_
     assert gmixpy.decompress(blob) == (repo.parent / "data" / "alice29.txt").read_bytes()[:3000]
 
 
+def test_format_7_gives_a_small_size_class_a_smaller_lstm_and_a_format_6_archive_decodes_with_its_rule():
+    """From format 7 the LSTM of `default` has 10 cells up to size class 13, 20 in 14 and 50 in 15 and 16, the
+    preset's 100 above (presets.LSTM_CELLS); format 6 kept 100 everywhere, and its archives decode with that."""
+    from pathlib import Path
+
+    from gmixpy.spec import Lstm
+
+    spec = presets.get("default")
+
+    def cells(s):
+        return [m.cells for m in s.models if isinstance(m, Lstm)]
+
+    assert cells(spec) == [100]
+    assert {k: cells(presets.sized(spec, k, 7)) for k in range(12, 19)} == {
+        12: [10], 13: [10], 14: [20], 15: [50], 16: [50], 17: [100], 18: [100]}
+    assert all(cells(presets.sized(spec, k, 6)) == [100] for k in range(12, 19))
+    for k in (12, 14, 16):  # only the cells: the tables are format 6's
+        old, new = presets.sized(spec, k, 6), presets.sized(spec, k, 7)
+        assert [m for m in old.models if not isinstance(m, Lstm)] == [m for m in new.models if not isinstance(m, Lstm)]
+    tiny = presets.get("tiny")
+    assert cells(presets.sized(tiny, 12, 7)) == cells(tiny) == [4]  # never enlarged
+    repo = Path(__file__).resolve().parent
+    blob = (repo / "reference" / "archives" / "sample.default.v6.gmx").read_bytes()
+    h = decode_header(blob)
+    assert (h.version, h.preset, h.size_class) == (6, "default", 12)
+    text = (repo.parent / "data" / "alice29.txt").read_bytes()[:3000]
+    assert gmixpy.decompress(blob) == text
+    now = gmixpy.compress(text, preset="default")
+    assert decode_header(now).version == 7 and now != blob and gmixpy.decompress(now) == text
+
+
 def test_the_gmix_ports_are_never_sized():
     for name in ("gmix", "gmix-fast", "gmix-tiny"):
         assert presets.for_length(name, 100) == (presets.get(name), 0)
