@@ -807,24 +807,36 @@ def _compress_resumable(model: Model, st: CompressState, src: BinaryIO, progress
     return (st.original[0] if st.original else total), end
 
 
-def _open_partial(st: CompressState) -> BinaryIO:
-    """The partial archive, positioned where the run goes on.  A new run (or one resumed from an earlier layout's
-    checkpoint) creates it: an existing file was refused at the start unless st.force, and is replaced, not written
-    through (it may be a link).  A resumed run reopens it, checks that its first st.partial_length bytes are the
-    ones the checkpoint vouches for, and cuts off what was written after the checkpoint."""
-    if not st.partial_length:
-        if st.force:
+def _open_kept(path: str, named_by_checkpoint: bool, force: bool, what: str,
+               go_on: Callable[[BinaryIO], None]) -> BinaryIO:
+    """A file that a compression with checkpoints keeps (the partial archive, the history file), open where the
+    run goes on.  One that no checkpoint names yet is created: an existing file was refused at the start unless
+    `force`, and is replaced, not written through (it may be a link).  One that the checkpoint names is reopened,
+    and `go_on` checks it and positions it; `what` names it when it is missing."""
+    if not named_by_checkpoint:
+        if force:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(st.partial)
+                os.unlink(path)
         try:
-            return open(st.partial, "x+b")
+            return open(path, "x+b")
         except FileExistsError:  # it appeared since the run was checked
-            raise OutputExists(st.partial) from None
+            raise OutputExists(path) from None
     try:
-        f = open(st.partial, "r+b")
+        f = open(path, "r+b")
     except FileNotFoundError:
-        raise ValueError(f"the partial archive {st.partial} is missing: cannot resume") from None
+        raise ValueError(f"the {what} {path} is missing: cannot resume") from None
     try:
+        go_on(f)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def _open_partial(st: CompressState) -> BinaryIO:
+    """The partial archive (_open_kept).  A resumed run checks that its first st.partial_length bytes are the ones
+    the checkpoint vouches for, and cuts off what was written after the checkpoint."""
+    def go_on(f: BinaryIO) -> None:
         # The header at the start is rewritten with the input's length and CRC32 when the archive is complete, so
         # a run stopped between that and the rename leaves it changed: the checkpoint counted it as first written
         # (rebuilt here from its meta), and that is what is checked and put back.
@@ -838,35 +850,17 @@ def _open_partial(st: CompressState) -> BinaryIO:
         f.write(head)
         f.truncate(st.partial_length)
         f.seek(st.partial_length)
-    except BaseException:
-        f.close()
-        raise
-    return f
+    return _open_kept(st.partial, st.partial_length > 0, st.force, "partial archive", go_on)
 
 
 def _open_history(st: CompressState) -> BinaryIO:
-    """The history file, positioned where the run goes on: created by a new run (and by one resumed from a
-    checkpoint whose model held the history), else reopened and cut after the bytes the checkpoint vouches for
-    (loading the checkpoint checked them)."""
-    if not st.history_named:
-        if st.force:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(st.history)
-        try:
-            return open(st.history, "x+b")
-        except FileExistsError:  # it appeared since the run was checked
-            raise OutputExists(st.history) from None
-    try:
-        f = open(st.history, "r+b")
-    except FileNotFoundError:
-        raise ValueError(f"the history file {st.history} is missing: cannot resume") from None
-    try:
+    """The history file (_open_kept): a new run creates it, and so does one resumed from a checkpoint whose model
+    held the history.  A resumed run cuts off what was written after the checkpoint (loading the checkpoint
+    checked the bytes before)."""
+    def go_on(f: BinaryIO) -> None:
         f.truncate(st.history_length)
         f.seek(st.history_length)
-    except BaseException:
-        f.close()
-        raise
-    return f
+    return _open_kept(st.history, st.history_named, st.force, "history file", go_on)
 
 
 def _remove_orphans(output: str) -> None:

@@ -284,52 +284,32 @@ def test_resume_cuts_what_was_written_after_the_checkpoint(tmp_path, alice):
     assert out.read_bytes() == whole and length < len(whole)
 
 
+@pytest.mark.parametrize("kept", ["partial archive", "history file"])
 @pytest.mark.parametrize("damage", ["missing", "changed", "shorter"])
-def test_resume_refuses_missing_or_changed_partial(tmp_path, alice, damage):
+def test_resume_refuses_missing_or_changed_kept_files(tmp_path, alice, damage, kept):
+    """The partial archive and the history file a checkpoint names: resume checks the bytes the checkpoint vouches
+    for (their length and CRC32) before anything is written."""
     src, out, ckpt, _ = _killed_after_first_checkpoint(tmp_path, alice[:30000])
-    partial = Path(f"{out}.partial")
-    blob = bytearray(partial.read_bytes())
+    partial, history = Path(f"{out}.partial"), Path(f"{out}.partial.history")
+    assert history.stat().st_size == read_checkpoint(str(ckpt))[1]["history_length"] > 7000
+    damaged, other = (partial, history) if kept == "partial archive" else (history, partial)
+    blob, untouched = bytearray(damaged.read_bytes()), other.read_bytes()
     if damage == "missing":
-        partial.unlink()
-        said = f"the partial archive {partial} is missing: cannot resume"
+        damaged.unlink()
+        said = f"the {kept} {damaged} is missing: cannot resume"
     else:
         if damage == "changed":
             blob[len(blob) // 2] ^= 1
         else:
             del blob[len(blob) // 2:]
-        partial.write_bytes(bytes(blob))
-        said = f"the partial archive {partial} has changed since the checkpoint was written: cannot resume"
+        damaged.write_bytes(bytes(blob))
+        said = f"the {kept} {damaged} has changed since the checkpoint was written: cannot resume"
     ckpt_bytes = ckpt.read_bytes()
     proc = run("resume", ckpt)
     assert assert_one_line_error(proc, said).endswith(said)
     assert ckpt.read_bytes() == ckpt_bytes and not out.exists() and src.read_bytes() == alice[:30000]
-    assert damage == "missing" or partial.read_bytes() == bytes(blob)  # refused before anything was written
-
-
-@pytest.mark.parametrize("damage", ["missing", "changed", "shorter"])
-def test_resume_refuses_missing_or_changed_history_file(tmp_path, alice, damage):
-    """The match history a checkpoint leaves to the history file: resume checks the bytes the checkpoint vouches
-    for (their length and CRC32) before anything is written."""
-    src, out, ckpt, _ = _killed_after_first_checkpoint(tmp_path, alice[:30000])
-    history = Path(f"{out}.partial.history")
-    blob = bytearray(history.read_bytes())
-    assert len(blob) == read_checkpoint(str(ckpt))[1]["history_length"] > 7000
-    if damage == "missing":
-        history.unlink()
-        said = f"the history file {history} is missing: cannot resume"
-    else:
-        if damage == "changed":
-            blob[len(blob) // 2] ^= 1
-        else:
-            del blob[len(blob) // 2:]
-        history.write_bytes(bytes(blob))
-        said = f"the history file {history} has changed since the checkpoint was written: cannot resume"
-    ckpt_bytes, partial = ckpt.read_bytes(), Path(f"{out}.partial").read_bytes()
-    proc = run("resume", ckpt)
-    assert assert_one_line_error(proc, said).endswith(said)
-    assert ckpt.read_bytes() == ckpt_bytes and not out.exists() and src.read_bytes() == alice[:30000]
-    assert Path(f"{out}.partial").read_bytes() == partial
-    assert damage == "missing" or history.read_bytes() == bytes(blob)
+    assert other.read_bytes() == untouched
+    assert damage == "missing" or damaged.read_bytes() == bytes(blob)  # refused before anything was written
 
 
 def test_a_checkpoint_that_detached_the_history_needs_its_run(tmp_path, alice):
