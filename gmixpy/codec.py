@@ -461,10 +461,13 @@ def compress_file(src: BinaryIO, dst: BinaryIO, preset: str = "default", model: 
     (bytes in, archive bytes)."""
     sample = read_sample(src) if dictionary != "off" else b""
     src = Prefixed(sample, src)
-    if not use_dictionary(dictionary, preset, model, sample):
+    with Dictionary.shared():  # one load of the word list for the choice and the transform, let go before the model
+        chosen = use_dictionary(dictionary, preset, model, sample)
+        if chosen:
+            coded, coded_size, length, crc = transform_input(src, size)
+    if not chosen:
         work, header = start_archive(preset, model, stream_length(size, block_size))
         return compress_archive(work, header, src, dst, size, block_size, workers, progress)
-    coded, coded_size, length, crc = transform_input(src, size)
     with coded:
         work, header = start_archive(preset, model, stream_length(coded_size, block_size), dictionary=True)
         return compress_archive(work, header, coded, dst, coded_size, block_size, workers, progress, (length, crc))

@@ -42,7 +42,7 @@ from .coder.arithmetic import CoderState, coder_new
 from .files import OutputExists, atomic_output, check_input, check_output, input_files, named, open_input, same_file
 from .model import HISTORY, Model
 from .parallel import INLINE, Workers
-from .preprocess.dictionary import EncodingReader
+from .preprocess.dictionary import Dictionary, EncodingReader
 
 
 def after_checkpoint() -> None:
@@ -652,9 +652,10 @@ def start_compression(st: CompressState) -> Model:
             sample = read_sample(src)
         if st.input == "-":
             st.sample = sample
-    dictionary = use_dictionary(st.dictionary, st.preset, base, sample)
-    if dictionary:
-        transform(st)
+    with Dictionary.shared():  # one load of the word list for the choice and the transform, let go before the model
+        dictionary = use_dictionary(st.dictionary, st.preset, base, sample)
+        if dictionary:
+            transform(st)
     coded = st.coded_size if dictionary else st.size
     model, st.header = start_archive(st.preset, base, stream_length(coded, st.block_size), dictionary)
     st.coder, st.written = coder_new(), st.header.encode()

@@ -254,3 +254,25 @@ def test_the_word_list_is_shared_while_held_and_not_kept_beside_the_model(sample
         assert len(coded.read()) == length
     gc.collect()
     assert dictionary._english is not None and dictionary._english() is None
+
+
+def test_steps_inside_a_shared_block_load_the_word_list_once(sample_text, monkeypatch):
+    """Compression asks for the list to choose the transform and again to apply it: inside Dictionary.shared() the
+    second request finds it loaded; after the block it is let go as before."""
+    loads = []
+    real = dictionary.Dictionary.__init__
+
+    def counted(self, data):
+        loads.append(len(data))
+        real(self, data)
+
+    monkeypatch.setattr(dictionary.Dictionary, "__init__", counted)
+    gc.collect()
+    assert gmixpy.decompress(gmixpy.compress(sample_text[:3000], preset="tiny")) == sample_text[:3000]
+    assert len(loads) == 2  # one to compress (the choice and the transform), one to decompress
+    with dictionary.Dictionary.shared():
+        first = id(dictionary.Dictionary.english())
+        gc.collect()
+        assert id(dictionary.Dictionary.english()) == first and len(loads) == 3
+    gc.collect()
+    assert dictionary._english() is None

@@ -29,6 +29,7 @@ followed by a lowercase letter, or ending in A or S (listed words), comes back w
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import weakref
 from importlib.resources import files
@@ -67,6 +68,8 @@ _DECODE_TOKEN = re.compile(
 
 
 _english: weakref.ref[Dictionary] | None = None  # the English list while something holds it (Dictionary.english)
+_sharing = 0  # Dictionary.shared() blocks open
+_shared: list = []  # the English list, held while a Dictionary.shared() block is open and it was loaded in it
 
 
 class DictionaryError(ValueError):
@@ -140,7 +143,23 @@ class Dictionary:
         if dictionary is None:
             dictionary = cls((files("gmixpy") / "data" / "english.dic").read_bytes())
             _english = weakref.ref(dictionary)
+        if _sharing and not _shared:
+            _shared.append(dictionary)
         return dictionary
+
+    @staticmethod
+    @contextlib.contextmanager
+    def shared():
+        """Within the block, the English list stays loaded once loaded, so that steps which each ask for it (the
+        choice of the transform, then the transform) share one load; it is let go at the end of the block."""
+        global _sharing
+        _sharing += 1
+        try:
+            yield
+        finally:
+            _sharing -= 1
+            if not _sharing:
+                _shared.clear()
 
     def _body(self, word: bytes) -> bytes:
         """A lowercase word's encoding without its flags (gmix's EncodeWord and EncodeSubstring)."""
