@@ -795,11 +795,9 @@ def _compress_resumable(model: Model, st: CompressState, src: BinaryIO, progress
         except OSError as e:
             raise OSError(e.errno, e.strerror, st.output) from None
     except BaseException as e:
-        for f in (dst, history):
-            if f is not None:
-                f.close()
-        for made in (dst, history):
-            if made is not None and not referenced[made.name]:
+        for made in filter(None, (dst, history)):
+            made.close()
+            if not referenced[made.name]:
                 with contextlib.suppress(OSError):
                     os.unlink(made.name)
         if isinstance(e, OSError):
