@@ -460,17 +460,23 @@ def compress_file(src: BinaryIO, dst: BinaryIO, preset: str = "default", model: 
     (see compress_archive), through the dictionary transform as `dictionary` says (use_dictionary).  Returns
     (bytes in, archive bytes)."""
     sample = read_sample(src) if dictionary != "off" else b""
-    src = Prefixed(sample, src)
-    with Dictionary.shared():  # one load of the word list for the choice and the transform, let go before the model
-        chosen = use_dictionary(dictionary, preset, model, sample)
-        if chosen:
-            coded, coded_size, length, crc = transform_input(src, size)
-    if not chosen:
-        work, header = start_archive(preset, model, stream_length(size, block_size))
-        return compress_archive(work, header, src, dst, size, block_size, workers, progress)
-    with coded:
-        work, header = start_archive(preset, model, stream_length(coded_size, block_size), dictionary=True)
-        return compress_archive(work, header, coded, dst, coded_size, block_size, workers, progress, (length, crc))
+    coded, coded_size, original = coded_input(dictionary, preset, model, Prefixed(sample, src), size, sample)
+    with coded if original else contextlib.nullcontext():
+        work, header = start_archive(preset, model, stream_length(coded_size, block_size), original is not None)
+        return compress_archive(work, header, coded, dst, coded_size, block_size, workers, progress, original)
+
+
+def coded_input(setting: str, preset: str, model: Model | None, src: BinaryIO, size: int | None,
+                sample: bytes) -> tuple[BinaryIO, int | None, tuple[int, int] | None]:
+    """What a compression codes of src (`size` bytes, None: unknown; `sample`: its first bytes, for the choice):
+    (src, size, None) where use_dictionary says no, without reading src; otherwise src through the dictionary
+    transform (transform_input: a temporary file the caller closes, its length, and the original's length and
+    CRC32).  The word list is loaded once for the choice and the transform, and let go before the model is."""
+    with Dictionary.shared():
+        if not use_dictionary(setting, preset, model, sample):
+            return src, size, None
+        coded, coded_size, length, crc = transform_input(src, size)
+    return coded, coded_size, (length, crc)
 
 
 def read_header(src: BinaryIO, archive_size: int | None = None) -> Header:

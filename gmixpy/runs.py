@@ -29,6 +29,7 @@ from .chunks import CHUNK, Progress, evaluate, next_multiple, no_progress
 from .codec import (
     DICTIONARY_SAMPLE,
     Prefixed,
+    coded_input,
     compress_archive,
     compress_chunks,
     finish_archive,
@@ -42,7 +43,7 @@ from .coder.arithmetic import CoderState, coder_new
 from .files import OutputExists, atomic_output, check_input, check_output, input_files, named, open_input, same_file
 from .model import HISTORY, Model
 from .parallel import INLINE, Workers
-from .preprocess.dictionary import Dictionary, EncodingReader
+from .preprocess.dictionary import EncodingReader
 
 
 def after_checkpoint() -> None:
@@ -646,18 +647,15 @@ def start_compression(st: CompressState) -> Model:
     _check_targets(st, list(filter(None, [st.output, st.checkpoint, st.partial, st.history])))
     base = serialize.load(st.model_path) if st.model_path else None
     st.size = None if st.input == "-" else os.path.getsize(st.input)
-    sample = b""
-    if st.dictionary != "off":
-        with open_input(st.input) as (src, _):
-            sample = read_sample(src)
-        if st.input == "-":
-            st.sample = sample
-    with Dictionary.shared():  # one load of the word list for the choice and the transform, let go before the model
-        dictionary = use_dictionary(st.dictionary, st.preset, base, sample)
-        if dictionary:
-            transform(st)
-    coded = st.coded_size if dictionary else st.size
-    model, st.header = start_archive(st.preset, base, stream_length(coded, st.block_size), dictionary)
+    with open_input(st.input) as (src, size):
+        sample = read_sample(src) if st.dictionary != "off" else b""
+        coded, coded_size, st.original = coded_input(st.dictionary, st.preset, base, Prefixed(sample, src), size,
+                                                     sample)
+    if st.original:
+        st.coded, st.coded_size, st.size = coded, coded_size, st.original[0]
+    elif st.input == "-":
+        st.sample = sample  # read from stdin, which cannot be read again
+    model, st.header = start_archive(st.preset, base, stream_length(coded_size, st.block_size), bool(st.original))
     st.coder, st.written = coder_new(), st.header.encode()
     st.partial_length = st.partial_crc = st.history_length = st.history_crc = 0
     st.history_named = False
