@@ -646,11 +646,10 @@ def start_compression(st: CompressState) -> Model:
     st.history = history_path(st.output) if st.resumable else None
     _check_targets(st, list(filter(None, [st.output, st.checkpoint, st.partial, st.history])))
     base = serialize.load(st.model_path) if st.model_path else None
-    st.size = None if st.input == "-" else os.path.getsize(st.input)
-    with open_input(st.input) as (src, size):
+    with open_input(st.input) as (src, st.size):
         sample = read_sample(src) if st.dictionary != "off" else b""
-        coded, coded_size, st.original = coded_input(st.dictionary, st.preset, base, Prefixed(sample, src), size,
-                                                     sample)
+        coded, coded_size, st.original = coded_input(st.dictionary, st.preset, base, Prefixed(sample, src),
+                                                     st.size, sample)
     if st.original:
         st.coded, st.coded_size, st.size = coded, coded_size, st.original[0]
     elif st.input == "-":
